@@ -59,11 +59,13 @@ void lr_uapi_config_init(struct lr_uapi_config *cfg);
 /* Wipes keys and frees everything. */
 void lr_uapi_config_free(struct lr_uapi_config *cfg);
 /* One "key=value" line without its newline. Returns 0 or a negative errno as wireguard-go
- * would reply (-EINVAL for a bad key or value, -EPROTO for a protocol violation). On error the
- * config may hold a partial request: the caller discards it, so nothing is applied. */
+ * would reply (-EINVAL for a bad key or value, -EPROTO for a line without '=', -ENOMEM). On
+ * error the config may hold a partial request: the caller discards it, so nothing is applied.
+ * In LR_UAPI_GET mode unknown keys are skipped (as `wg` does), and "errno=" is the caller's. */
 int lr_uapi_config_parse_line(struct lr_uapi_config *cfg, enum lr_uapi_mode mode,
 			      const char *line);
-/* Prints cfg as a get=1 reply body (no trailing errno/blank line). Returns 0 or -EIO. */
+/* Prints cfg as a get=1 reply body (no trailing errno/blank line) and flushes out. Returns 0,
+ * -EIO when out fails, or -EINVAL for an endpoint or allowed IP of no known family. */
 int lr_uapi_config_print(const struct lr_uapi_config *cfg, FILE *out);
 /* Adds a zeroed peer / allowed IP; NULL on allocation failure. */
 struct lr_uapi_peer *lr_uapi_config_add_peer(struct lr_uapi_config *cfg);
@@ -79,14 +81,25 @@ struct lr_uapi_ops {
 
 struct lr_uapi_server;
 
+/* Server limits. No valid line comes near LR_UAPI_LINE_MAX (the longest, a scoped IPv6
+ * endpoint, is under 100 bytes); LR_UAPI_REQUEST_MAX fits ~6000 peers of `wg setconf`. A set
+ * request breaking either is answered errno=-5 (EIO), as wireguard-go answers when its line
+ * scanner gives up. Connections beyond LR_UAPI_MAX_CONNS are accepted and closed at once. */
+#define LR_UAPI_LINE_MAX 4096
+#define LR_UAPI_REQUEST_MAX (1u << 20)
+#define LR_UAPI_MAX_CONNS 64
+
 /* Creates /var/run/wireguard (0755) and the socket IFNAME.sock (0600) in sock_dir (NULL means
  * /var/run/wireguard). Returns 0 or a negative errno (-EADDRINUSE when a live daemon owns it). */
 int lr_uapi_server_open(struct lr_uapi_server **out, const char *sock_dir, const char *ifname,
 			const struct lr_uapi_ops *ops, void *ctx);
 /* Removes the socket file and closes every connection. */
 void lr_uapi_server_close(struct lr_uapi_server *srv);
-/* A pollable fd (readable when there is work); call dispatch then. Never blocks. */
+/* A pollable fd (readable when there is work); call dispatch then. Never blocks. Dispatch
+ * returns -ENOENT once the socket file has been deleted, else 0: wireguard-go exits then
+ * (ipc/uapi_linux.go watches the path with inotify), and wg-quick on macOS stops a userspace
+ * daemon by removing its socket, so the daemon should shut down on -ENOENT. */
 int lr_uapi_server_fd(const struct lr_uapi_server *srv);
-void lr_uapi_server_dispatch(struct lr_uapi_server *srv);
+int lr_uapi_server_dispatch(struct lr_uapi_server *srv);
 
 #endif

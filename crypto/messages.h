@@ -70,7 +70,7 @@ _Static_assert(sizeof(struct lr_msg_data) == 16, "data header is 16 bytes");
 #define LR_PADDING_MULTIPLE 16
 
 /* Protocol constants (whitepaper 6.1). Times are in nanoseconds so that the test-only timer
- * scaling (controlplane/timing.h) can shrink them. */
+ * scaling (common/timing.h) can shrink them. */
 #define LR_REKEY_AFTER_MESSAGES (1ULL << 60)
 #define LR_REJECT_AFTER_MESSAGES (UINT64_MAX - (1ULL << 13))
 #define LR_REKEY_AFTER_TIME_S 120

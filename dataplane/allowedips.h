@@ -23,7 +23,7 @@ void lr_allowedips_destroy(struct lr_allowedips *t);
  * Returns 0, -EINVAL (bad family/cidr, NULL peer) or -ENOMEM (table unchanged). */
 int lr_allowedips_insert(struct lr_allowedips *t, int family, const void *addr, uint8_t cidr,
 			 void *peer);
-/* Removes the exact prefix if peer owns it. Returns 0 or -ENOENT. */
+/* Removes the exact prefix if peer owns it. Returns 0, -EINVAL (bad family/cidr) or -ENOENT. */
 int lr_allowedips_remove(struct lr_allowedips *t, int family, const void *addr, uint8_t cidr,
 			 void *peer);
 void lr_allowedips_remove_by_peer(struct lr_allowedips *t, void *peer);
@@ -41,5 +41,11 @@ int lr_allowedips_foreach(const struct lr_allowedips *t, void *peer, lr_allowedi
 
 /* Deep copy into an initialised empty dst. Returns 0 or -ENOMEM (dst left empty). */
 int lr_allowedips_clone(struct lr_allowedips *dst, const struct lr_allowedips *src);
+
+/* Checks the trie's invariants, for tests and fuzzers: each node a longer prefix inside its
+ * parent's with host bits clear, every node without a peer a fork of two children (so removal
+ * pruned what it should), count right. Stores the number of nodes in *nodes (if not NULL).
+ * Returns 0 or -EUCLEAN. */
+int lr_allowedips_verify(const struct lr_allowedips *t, size_t *nodes);
 
 #endif

@@ -1,0 +1,76 @@
+/* The seam between the control thread and the data-plane workers: everything both sides touch
+ * lives here. The control thread publishes peer tables as immutable snapshots and sessions
+ * through the index table; workers hand handshake messages and events back over a ring and
+ * per-peer event bits, and wake the control thread through an eventfd. */
+#ifndef LR_DATAPLANE_DATAPLANE_H
+#define LR_DATAPLANE_DATAPLANE_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/sockaddr.h"
+#include "crypto/messages.h"
+#include "dataplane/allowedips.h"
+#include "dataplane/index.h"
+#include "dataplane/peer.h"
+#include "dataplane/qsbr.h"
+#include "dataplane/ring.h"
+#include "dataplane/stats.h"
+
+/* What workers may read: the routing trie and the peer list, both immutable once published. */
+struct lr_snapshot {
+	struct lr_qsbr_item rcu;
+	struct lr_allowedips routes;
+	size_t n_peers;
+	struct lr_peer *peers[];
+};
+
+/* A handshake message on its way from a worker to the control thread. */
+#define LR_HANDSHAKE_MAX_LEN sizeof(struct lr_msg_initiation)
+struct lr_handshake_msg {
+	union lr_sockaddr src;
+	uint16_t len;
+	uint8_t data[LR_HANDSHAKE_MAX_LEN];
+};
+
+/* Bounded like the kernel's MAX_QUEUED_INCOMING_HANDSHAKES: a flood fills it and is dropped. */
+#define LR_HANDSHAKE_RING_SLOTS 4096
+
+struct lr_worker;
+
+struct lr_dataplane {
+	int tun_fd;
+	int udp_fd;                 /* dual-stack AF_INET6 (or AF_INET when IPv6 is off) */
+	int udp_family;
+	_Atomic unsigned mtu;       /* of the TUN device, refreshed by the control thread */
+	_Atomic int fatal;          /* a worker's unrecoverable error (negative errno), or 0 */
+	struct lr_snapshot *_Atomic snapshot;
+	struct lr_index_table index;
+	struct lr_qsbr qsbr;
+	struct lr_ring handshakes;  /* worker -> control */
+	int control_wake_fd;        /* eventfd the control thread polls */
+	struct lr_stats stats;
+	struct lr_worker *worker;
+};
+
+int lr_dataplane_init(struct lr_dataplane *dp);
+void lr_dataplane_destroy(struct lr_dataplane *dp);
+
+/* Control thread: makes snap the table workers read and retires the previous one. */
+void lr_dataplane_publish(struct lr_dataplane *dp, struct lr_snapshot *snap);
+struct lr_snapshot *lr_snapshot_create(size_t n_peers);
+void lr_snapshot_free(struct lr_snapshot *snap);
+
+/* Worker: wake the control thread (after a ring push into an empty ring, or a new event). */
+void lr_dataplane_wake_control(struct lr_dataplane *dp);
+/* Worker: raises event bits on a peer and wakes the control thread if any bit was new. */
+void lr_dataplane_peer_event(struct lr_dataplane *dp, struct lr_peer *peer, uint32_t bits);
+
+/* Worker lifecycle (dataplane/worker.c). One worker for now; the per-core pipeline adds more. */
+int lr_worker_start(struct lr_dataplane *dp, struct lr_worker **out);
+void lr_worker_stop(struct lr_worker *w);
+/* Control thread: raise request bits on a peer and wake the worker. */
+void lr_worker_request(struct lr_worker *w, struct lr_peer *peer, uint32_t bits);
+
+#endif

@@ -1,0 +1,19 @@
+/* The UDP socket WireGuard speaks on: dual-stack when the host has IPv6, bound to the listen
+ * port, marked with the fwmark. */
+#ifndef LR_DATAPLANE_SOCKET_H
+#define LR_DATAPLANE_SOCKET_H
+
+#include <stdint.h>
+
+#include "common/sockaddr.h"
+
+/* Opens and binds a socket on port (0: the kernel picks). Returns the fd and sets *family
+ * (AF_INET6 dual-stack, or AF_INET when IPv6 is unavailable) and *bound_port; or a negative
+ * errno (-EADDRINUSE when the port is taken). */
+int lr_socket_open(uint16_t port, uint32_t fwmark, int *family, uint16_t *bound_port);
+int lr_socket_set_fwmark(int fd, uint32_t fwmark);
+/* One datagram from the control thread (handshakes); returns 0 or a negative errno. */
+int lr_socket_send(int fd, int family, const union lr_sockaddr *dst, const void *buf,
+		   size_t len);
+
+#endif
