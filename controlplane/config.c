@@ -153,3 +153,17 @@ int lr_config_dump(void *ctx, struct lr_uapi_config *cfg)
 	}
 	return 0;
 }
+
+int lr_config_stats(void *ctx, FILE *out)
+{
+	struct lr_device *dev = ctx;
+	struct lr_stats *st = &dev->dp.stats;
+
+	for (int i = 0; i < LR_DROP_COUNT; i++)
+		fprintf(out, "drop_%s=%llu\n", lr_drop_names[i],
+			(unsigned long long)atomic_load(&st->drops[i]));
+	fprintf(out, "handshakes_completed=%llu\ncookies_sent=%llu\n",
+		(unsigned long long)atomic_load(&st->handshakes_completed),
+		(unsigned long long)atomic_load(&st->cookies_sent));
+	return ferror(out) ? -EIO : 0;
+}

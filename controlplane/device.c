@@ -24,6 +24,7 @@ enum { EV_UAPI = 1, EV_WAKE, EV_TIMER, EV_SIGNAL };
 static const struct lr_uapi_ops config_ops = {
 	.apply = lr_config_apply,
 	.dump = lr_config_dump,
+	.stats = lr_config_stats,
 };
 
 int lr_device_send(struct lr_device *dev, const union lr_sockaddr *dst, const void *buf,
@@ -109,6 +110,7 @@ int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock
 	strcpy(dev->ifname, ifname);
 	lr_allowedips_init(&dev->routes);
 	lr_cookie_checker_init(&dev->cookie_checker, NULL);
+	lr_ratelimiter_init(&dev->ratelimiter);
 	ret = lr_dataplane_init(&dev->dp);
 	if (ret)
 		return ret;
@@ -163,7 +165,11 @@ static void handle_event(struct lr_device *dev, uint64_t tag)
 
 	switch (tag) {
 	case EV_UAPI:
-		lr_uapi_server_dispatch(dev->uapi);
+		/* Deleting the socket stops the daemon, as with wireguard-go. */
+		if (lr_uapi_server_dispatch(dev->uapi) == -ENOENT) {
+			lr_info("%s: the UAPI socket was removed, shutting down", dev->ifname);
+			dev->stop = true;
+		}
 		break;
 	case EV_WAKE:
 		if (eventfd_read(dev->dp.control_wake_fd, &count)) {

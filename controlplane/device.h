@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "controlplane/ratelimiter.h"
 #include "controlplane/uapi.h"
 #include "crypto/cookie.h"
 #include "crypto/noise.h"
@@ -28,6 +29,7 @@ struct lr_device {
 	size_t n_removed;
 	size_t cap_removed;
 	uint64_t last_under_load_ns;
+	struct lr_ratelimiter ratelimiter;
 	uint64_t next_mtu_check_ns;
 	struct lr_uapi_server *uapi;
 	int epoll_fd;
@@ -93,5 +95,7 @@ void lr_timers_stop(struct lr_peer *peer);
 /* config.c: the UAPI ops. */
 int lr_config_apply(void *dev, const struct lr_uapi_config *cfg);
 int lr_config_dump(void *dev, struct lr_uapi_config *cfg);
+/* get=lanrage-stats: drop_<cause>=N for every cause, then handshakes_completed, cookies_sent. */
+int lr_config_stats(void *dev, FILE *out);
 
 #endif

@@ -200,6 +200,11 @@ void lr_handshake_receive(struct lr_device *dev, const struct lr_handshake_msg *
 		}
 		break;
 	case LR_COOKIE_VALID_MAC_WITH_COOKIE:
+		/* The source proved its address; under load it still gets a bounded rate. */
+		if (under_load && !lr_ratelimiter_allow(&dev->ratelimiter, &m->src, now)) {
+			lr_stats_drop(&dev->dp.stats, LR_DROP_handshake_ratelimited);
+			return;
+		}
 		break;
 	}
 	if (type == LR_MSG_INITIATION)

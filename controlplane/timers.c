@@ -114,6 +114,7 @@ void lr_timers_events(struct lr_device *dev)
 			continue;
 		ev = atomic_exchange(&peer->control_events, 0);
 		if ((ev & LR_PEER_EV_CONFIRMED) && lr_keypairs_confirm(dev, peer)) {
+			atomic_fetch_add(&dev->dp.stats.handshakes_completed, 1);
 			lr_timers_handshake_complete(peer);
 			lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_FLUSH);
 		}

@@ -77,20 +77,23 @@ struct lr_uapi_allowedip *lr_uapi_peer_add_allowedip(struct lr_uapi_peer *peer);
 struct lr_uapi_ops {
 	int (*apply)(void *ctx, const struct lr_uapi_config *cfg);
 	int (*dump)(void *ctx, struct lr_uapi_config *cfg);
+	/* Optional: answers "get=lanrage-stats" with key=value counter lines. */
+	int (*stats)(void *ctx, FILE *out);
 };
 
 struct lr_uapi_server;
 
 /* Server limits. No valid line comes near LR_UAPI_LINE_MAX (the longest, a scoped IPv6
- * endpoint, is under 100 bytes); LR_UAPI_REQUEST_MAX fits ~6000 peers of `wg setconf`. A set
+ * endpoint, is under 100 bytes); LR_UAPI_REQUEST_MAX fits some 4000 peers of `wg setconf`. A set
  * request breaking either is answered errno=-5 (EIO), as wireguard-go answers when its line
  * scanner gives up. Connections beyond LR_UAPI_MAX_CONNS are accepted and closed at once. */
 #define LR_UAPI_LINE_MAX 4096
 #define LR_UAPI_REQUEST_MAX (1u << 20)
 #define LR_UAPI_MAX_CONNS 64
 
-/* Creates /var/run/wireguard (0755) and the socket IFNAME.sock (0600) in sock_dir (NULL means
- * /var/run/wireguard). Returns 0 or a negative errno (-EADDRINUSE when a live daemon owns it). */
+/* Creates sock_dir (0755, with parents; NULL means /var/run/wireguard) and the socket
+ * IFNAME.sock (0600) in it, replacing a stale socket left by a dead daemon. Returns 0 or a
+ * negative errno: -EADDRINUSE when a live daemon owns it, -EEXIST when a non-socket is there. */
 int lr_uapi_server_open(struct lr_uapi_server **out, const char *sock_dir, const char *ifname,
 			const struct lr_uapi_ops *ops, void *ctx);
 /* Removes the socket file and closes every connection. */

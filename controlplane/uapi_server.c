@@ -37,7 +37,7 @@
 #define ACCEPTS_PER_EVENT 16
 #define IN_CAP (LR_UAPI_LINE_MAX + 1) /* a longest line and its '\n' */
 
-enum conn_state { CONN_OP, CONN_GET, CONN_SET };
+enum conn_state { CONN_OP, CONN_GET, CONN_STATS, CONN_SET };
 
 struct conn {
 	struct conn *prev, *next;
@@ -288,8 +288,8 @@ static ssize_t out_cookie_write(void *cookie, const char *buf, size_t size)
 	return out_append(cookie, buf, size) ? 0 : (ssize_t)size;
 }
 
-/* The printer writes through stdio into c->out; stdio's buffer is ours so it can be wiped. */
-static int out_print_config(struct conn *c, const struct lr_uapi_config *cfg)
+/* Printers write through stdio into c->out; stdio's buffer is ours so it can be wiped. */
+static int out_print(struct conn *c, int (*print)(const void *arg, FILE *f), const void *arg)
 {
 	cookie_io_functions_t io = { .write = out_cookie_write };
 	char iobuf[4096];
@@ -300,11 +300,27 @@ static int out_print_config(struct conn *c, const struct lr_uapi_config *cfg)
 	if (!f)
 		return -ENOMEM;
 	setvbuf(f, iobuf, _IOFBF, sizeof(iobuf));
-	ret = lr_uapi_config_print(cfg, f);
+	ret = print(arg, f);
 	if (fclose(f) && !ret)
 		ret = -EIO;
 	sodium_memzero(iobuf, sizeof(iobuf));
 	return ret;
+}
+
+static int print_config(const void *cfg, FILE *f)
+{
+	return lr_uapi_config_print(cfg, f);
+}
+
+struct stats_call {
+	const struct lr_uapi_server *srv;
+};
+
+static int print_stats(const void *arg, FILE *f)
+{
+	const struct lr_uapi_server *srv = ((const struct stats_call *)arg)->srv;
+
+	return srv->ops->stats(srv->ctx, f);
 }
 
 static int reply_errno(struct conn *c, int err)
@@ -325,8 +341,20 @@ static int request_get(struct lr_uapi_server *srv, struct conn *c)
 	lr_uapi_config_init(&cfg);
 	ret = srv->ops->dump(srv->ctx, &cfg);
 	if (!ret)
-		ret = out_print_config(c, &cfg);
+		ret = out_print(c, print_config, &cfg);
 	lr_uapi_config_free(&cfg);
+	if (ret)
+		out_reset(c);
+	return reply_errno(c, ret);
+}
+
+/* get=lanrage-stats: LANrage's drop counters, in the same key=value form. Standard tools never
+ * send it; wireguard-go closes the connection on it, as on any unknown operation. */
+static int request_stats(struct lr_uapi_server *srv, struct conn *c)
+{
+	struct stats_call call = { .srv = srv };
+	int ret = out_print(c, print_stats, &call);
+
 	if (ret)
 		out_reset(c);
 	return reply_errno(c, ret);
@@ -363,7 +391,12 @@ static int request_set_line(struct lr_uapi_server *srv, struct conn *c, char *li
 		request_set_fail(c, -EIO);
 	if (c->set_err)
 		return 0;
-	ret = lr_uapi_config_parse_line(&c->cfg, LR_UAPI_SET, line);
+	/* The parser sees a C string; a NUL inside would hide the rest of the line. No key or
+	 * value wireguard-go accepts contains one, so the line is bad as a whole. */
+	if (memchr(line, '\0', len))
+		ret = memchr(line, '=', len) ? -EINVAL : -EPROTO;
+	else
+		ret = lr_uapi_config_parse_line(&c->cfg, LR_UAPI_SET, line);
 	if (ret)
 		request_set_fail(c, ret);
 	return 0;
@@ -374,9 +407,11 @@ static int conn_line(struct lr_uapi_server *srv, struct conn *c, char *line, siz
 {
 	switch (c->state) {
 	case CONN_OP:
-		if (!strcmp(line, "get=1")) {
+		if (len == 5 && !memcmp(line, "get=1", 5)) {
 			c->state = CONN_GET;
-		} else if (!strcmp(line, "set=1")) {
+		} else if (srv->ops->stats && len == 17 && !memcmp(line, "get=lanrage-stats", 17)) {
+			c->state = CONN_STATS;
+		} else if (len == 5 && !memcmp(line, "set=1", 5)) {
 			c->state = CONN_SET;
 			c->set_err = 0;
 			c->set_bytes = 0;
@@ -389,6 +424,12 @@ static int conn_line(struct lr_uapi_server *srv, struct conn *c, char *line, siz
 		c->state = CONN_OP;
 		if (len == 0)
 			return request_get(srv, c);
+		c->closing = true;
+		return reply_errno(c, -EINVAL);
+	case CONN_STATS:
+		c->state = CONN_OP;
+		if (len == 0)
+			return request_stats(srv, c);
 		c->closing = true;
 		return reply_errno(c, -EINVAL);
 	case CONN_SET:
@@ -413,6 +454,7 @@ static int in_overlong(struct lr_uapi_server *srv, struct conn *c)
 	case CONN_OP:
 		return -EPROTO;
 	case CONN_GET:
+	case CONN_STATS:
 		c->state = CONN_OP;
 		c->closing = true;
 		return reply_errno(c, -EINVAL);

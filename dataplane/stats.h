@@ -27,6 +27,7 @@
 	X(tun_write_error, "writing to the TUN device failed")                               \
 	X(mac1_invalid, "handshake message with a wrong mac1")                               \
 	X(cookie_required, "handshake under load without a valid cookie (cookie sent)")      \
+	X(handshake_ratelimited, "handshakes under load beyond 20/s from one source")           \
 	X(unknown_peer, "initiation from a public key that is not a peer")                   \
 	X(handshake_invalid, "handshake message failed to decrypt")                          \
 	X(handshake_replayed, "initiation with a timestamp not newer than the last")         \

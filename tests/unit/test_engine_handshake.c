@@ -28,6 +28,7 @@ static void engine_init(struct engine *e, const uint8_t priv[32])
 	memset(e, 0, sizeof(*e));
 	assert_int_equal(lr_dataplane_init(&e->dev.dp), 0);
 	lr_allowedips_init(&e->dev.routes);
+	lr_ratelimiter_init(&e->dev.ratelimiter);
 	e->dev.dp.udp_fd = lr_socket_open(0, 0, &e->dev.dp.udp_family, &e->port);
 	assert_true(e->dev.dp.udp_fd >= 0);
 	e->dev.listen_port = e->port;
