@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the globals here are read by the scripts that source this file
 # The netns lab: hosts as network namespaces on veth links, WireGuard engines driven only by `wg`.
 #
 # Source this file, call lab_init, build hosts and links, start engines, check, and let the EXIT
@@ -27,11 +28,13 @@ LAB_HOSTS=()           # short host names, in creation order (index = position +
 LAB_IFACES=()          # every engine interface name this run used (their sockets are global)
 LAB_PIDS=()            # PID:STARTTIME of every live background process of this run
 LAB_BG_PID=""          # PID of the last lab_bg / lab_start_engine, for the caller
-declare -A LAB_ENGINE_PID=()   # IFNAME -> PID
-declare -A LAB_ENGINE_HOST=()  # IFNAME -> host
-declare -A LAB_IP4=()          # host -> IPv4 address on its first link
-declare -A LAB_IP6=()          # host -> IPv6 address on its first link
-declare -A LAB_DEV=()          # host -> veth device of its first link
+LAB_PSK=""             # key name: lab_configure_* also set this preshared key when non-empty
+declare -gA LAB_ENGINE_PID=()   # IFNAME -> PID
+declare -gA LAB_ENGINE_HOST=()  # IFNAME -> host
+declare -gA LAB_ENGINE_KIND=()  # IFNAME -> lanraged | wireguard-go
+declare -gA LAB_IP4=()          # host -> IPv4 address on its first link
+declare -gA LAB_IP6=()          # host -> IPv6 address on its first link
+declare -gA LAB_DEV=()          # host -> veth device of its first link
 
 # ---------------------------------------------------------------------------------------------
 # Reporting
@@ -51,7 +54,7 @@ lab_die() {
 
 lab_pass() {
 	LAB_PASSES=$((LAB_PASSES + 1))
-	printf 'PASS: %s%s\n' "${LAB_LABEL:+[$LAB_LABEL] }" "$1"
+	printf 'PASS: %s%s\n' "${LAB_LABEL:+[$LAB_LABEL] }" "$*"
 }
 
 # lab_fail DESCRIPTION [CONTEXT-LINE...]: the context says what was seen, so a CI log is enough.
@@ -61,7 +64,7 @@ lab_fail() {
 	printf 'FAIL: %s%s\n' "${LAB_LABEL:+[$LAB_LABEL] }" "$1"
 	shift
 	for line in "$@"; do
-		printf '      %s\n' "$line"
+		[[ -z $line ]] || printf '      %s\n' "$line"
 	done
 }
 
@@ -103,7 +106,11 @@ lab_require_cmds() {
 # lab_engine_bin KIND: prints the binary for an engine kind.
 lab_engine_bin() {
 	case $1 in
-	lanraged) printf '%s\n' "${LANRAGED:-$LAB_REPO_DIR/${LR_BUILD_DIR:-build}/lanraged}" ;;
+	lanraged)
+		local dir=${LR_BUILD_DIR:-build}
+		[[ $dir == /* ]] || dir=$LAB_REPO_DIR/$dir
+		printf '%s\n' "${LANRAGED:-$dir/lanraged}"
+		;;
 	wireguard-go) command -v "${WIREGUARD_GO:-wireguard-go}" || printf '%s\n' /usr/bin/wireguard-go ;;
 	*) return 1 ;;
 	esac
@@ -122,11 +129,16 @@ lab_require_engine() {
 
 lab_ns() { printf '%s%s\n' "$LAB_NS_PREFIX" "$1"; }
 
-# Another run that died by SIGKILL with our PID leaves names only this run could reuse: free them.
+# A run killed by SIGKILL leaves its namespaces, engines and sockets behind. Their names carry
+# that run's PID, which is now ours, so no live run can own them: free them.
 lab_remove_stale() {
-	local ns sock
+	local ns sock pid
 	for ns in $(ip netns list 2>/dev/null | awk '{print $1}'); do
-		[[ $ns == "$LAB_NS_PREFIX"* ]] && ip netns del "$ns" 2>/dev/null
+		[[ $ns == "$LAB_NS_PREFIX"* ]] || continue
+		for pid in $(ip netns pids "$ns" 2>/dev/null); do
+			kill -KILL "$pid" 2>/dev/null
+		done
+		ip netns del "$ns" 2>/dev/null
 	done
 	for sock in "$LAB_WG_RUN_DIR/lr$LAB_ID-"*.sock; do
 		[[ -S $sock ]] && rm -f "$sock"
@@ -212,7 +224,8 @@ lab_cleanup() {
 		done
 		lab_wait_dead 2 "${live[@]%%:*}"
 	fi
-	wait 2>/dev/null
+	# Reap only our own; a bare `wait` would also block on a caller's unrelated jobs.
+	((${#live[@]} == 0)) || wait "${live[@]%%:*}" 2>/dev/null
 	for ns in "${LAB_HOSTS[@]}"; do
 		ns=$(lab_ns "$ns")
 		# A process we did not record (a grandchild) would keep the namespace alive.
@@ -225,13 +238,15 @@ lab_cleanup() {
 		rm -f "$LAB_WG_RUN_DIR/$ifname.sock"
 	done
 	rm -rf "$LAB_DIR/keys" "$LAB_DIR/data"
-	if ((status == 0 && LAB_FAILS == 0)) && [[ -z ${LR_LAB_KEEP:-} ]]; then
+	# Logs stay after a failure; a pass, or a skip before anything was logged, leaves nothing.
+	if { ((status == 0 && LAB_FAILS == 0)) && [[ -z ${LR_LAB_KEEP:-} ]]; } ||
+		[[ -z $(ls -A "$LAB_DIR/log") ]]; then
 		rm -rf "$LAB_DIR"
 	else
 		lab_log "logs kept in $LAB_DIR/log"
 	fi
 	LAB_DIR="" LAB_HOSTS=() LAB_IFACES=() LAB_PIDS=()
-	LAB_ENGINE_PID=() LAB_ENGINE_HOST=()
+	LAB_ENGINE_PID=() LAB_ENGINE_HOST=() LAB_ENGINE_KIND=()
 	trap - INT TERM
 	return 0
 }
@@ -248,10 +263,12 @@ lab_host() {
 	ip -n "$ns" link set lo up || lab_die "lo up in $ns"
 	# No DAD: addresses are usable at once instead of after a second of "tentative".
 	# promote_secondaries: deleting a host's first address (roaming) keeps the others and the
-	# subnet route instead of flushing them.
+	# subnet route instead of flushing them. rp_filter off: a new namespace inherits the host's
+	# IPv4 settings, and a strict filter would drop the asymmetric paths roaming creates.
 	ip netns exec "$ns" sysctl -q -w net.ipv6.conf.all.accept_dad=0 \
 		net.ipv6.conf.default.accept_dad=0 net.ipv4.conf.all.promote_secondaries=1 \
-		net.ipv4.conf.default.promote_secondaries=1 >/dev/null || lab_die "sysctl in $ns"
+		net.ipv4.conf.default.promote_secondaries=1 net.ipv4.conf.all.rp_filter=0 \
+		net.ipv4.conf.default.rp_filter=0 >/dev/null || lab_die "sysctl in $ns"
 }
 
 lab_host_index() {
@@ -364,6 +381,7 @@ lab_start_engine() {
 	LAB_BG_PID=$pid
 	LAB_ENGINE_PID[$ifname]=$pid
 	LAB_ENGINE_HOST[$ifname]=$host
+	LAB_ENGINE_KIND[$ifname]=$kind
 	deadline=$((SECONDS + 10))
 	until [[ -S $(lab_sock "$ifname") ]] && ip -n "$(lab_ns "$host")" link show "$ifname" \
 		>/dev/null 2>&1; do
@@ -446,6 +464,7 @@ lab_pair_create() {
 	LAB_IF_B=$(lab_ifname b)
 	lab_genkey a
 	lab_genkey b
+	lab_genkey psk   # a private key's format is a valid preshared key
 }
 
 # lab_endpoint HOST FAMILY PORT: "ip:port" or "[ip6]:port" of HOST's current outer address.
@@ -458,7 +477,8 @@ lab_endpoint() {
 }
 
 # lab_configure_setconf HOST IFNAME KEYNAME PORT PEERKEY ALLOWED [ENDPOINT]: whole config
-# through `wg setconf` (UAPI set with replace_peers); the file holding the key is 0600.
+# through `wg setconf` (UAPI set with replace_peers); the file holding the key is 0600. With
+# LAB_PSK set, the peer also gets the preshared key in keys/$LAB_PSK.key.
 lab_configure_setconf() {
 	local host=$1 ifname=$2 key=$3 port=$4 peer=$5 allowed=$6 endpoint=${7:-} conf
 	conf="$LAB_DIR/keys/$ifname.conf"
@@ -468,15 +488,40 @@ lab_configure_setconf() {
 			"$(cat "$(lab_keyfile "$key")")" "$port"
 		printf '[Peer]\nPublicKey = %s\nAllowedIPs = %s\n' "$(lab_pubkey "$peer")" "$allowed"
 		[[ -z $endpoint ]] || printf 'Endpoint = %s\n' "$endpoint"
+		[[ -z ${LAB_PSK:-} ]] || printf 'PresharedKey = %s\n' "$(cat "$(lab_keyfile "$LAB_PSK")")"
 	) >"$conf"
 	lab_wg "$host" setconf "$ifname" "$conf"
 }
 
-# lab_configure_set: the same configuration through `wg set` (key read from the 0600 file).
+# lab_configure_set: the same configuration through `wg set` (keys read from the 0600 files).
 lab_configure_set() {
-	local host=$1 ifname=$2 key=$3 port=$4 peer=$5 allowed=$6 endpoint=${7:-}
+	local host=$1 ifname=$2 key=$3 port=$4 peer=$5 allowed=$6 endpoint=${7:-} psk=""
+	[[ -z ${LAB_PSK:-} ]] || psk=$(lab_keyfile "$LAB_PSK")
 	lab_wg "$host" set "$ifname" listen-port "$port" private-key "$(lab_keyfile "$key")" \
-		peer "$(lab_pubkey "$peer")" allowed-ips "$allowed" ${endpoint:+endpoint "$endpoint"}
+		peer "$(lab_pubkey "$peer")" allowed-ips "$allowed" ${endpoint:+endpoint "$endpoint"} \
+		${psk:+preshared-key "$psk"}
+}
+
+# lab_check_no_secret_in_logs: no private or preshared key of this run, in base64 or in the
+# UAPI's hex, appears in any log. Prints only file names, never a key.
+lab_check_no_secret_in_logs() {
+	local keyfile patterns="$LAB_DIR/keys/patterns" hits
+	(
+		umask 077
+		for keyfile in "$LAB_DIR"/keys/*.key; do
+			cat "$keyfile"
+			base64 -d <"$keyfile" | od -An -tx1 | tr -d ' \n'
+			echo
+		done
+	) >"$patterns"
+	# Patterns from a file, so that no key shows up in a command line either.
+	hits=$(grep -rlF -f "$patterns" "$LAB_DIR/log" | sed 's|.*/||' | sort -u | xargs)
+	rm -f "$patterns"
+	if [[ -z $hits ]]; then
+		lab_pass "no private or preshared key in any log of this run"
+	else
+		lab_fail "no private or preshared key in any log of this run" "a key appears in: $hits"
+	fi
 }
 
 # lab_tunnel_up HOST IFNAME N: inner addresses 10.66.0.N/24 and fd00:66::N/64, MTU 1420 (what
@@ -496,7 +541,7 @@ lab_tunnel_up() {
 lab_pair_start() {
 	local kind_a=$1 kind_b=$2 eps=$3 conf_a=$4 conf_b ep_a="" ep_b=""
 	shift 4
-	[[ $conf_a == setconf ]] && conf_b=set || conf_b=setconf
+	[[ $conf_a == setconf ]] && conf_b="set" || conf_b="setconf"
 	[[ $eps == *a* ]] && ep_a=$(lab_endpoint b 4 "$LAB_PORT_B")
 	[[ $eps == *b* ]] && ep_b=$(lab_endpoint a 4 "$LAB_PORT_A")
 	lab_start_engine a "$LAB_IF_A" "$kind_a" "$@"

@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck disable=SC2034  # the globals here are read by the scripts that source this file
 # The two-host scenario shared by test_interop_wggo.sh and test_lanraged_pair.sh: handshakes
 # both ways, pings, 100 MB transfers with counters, roaming, an IPv6 outer endpoint, rekeying.
 #
@@ -49,20 +50,31 @@ sc_counters() {
 		"$(lab_peer_field "$1" "$2" "$(lab_pubkey "$3")" tx)"
 }
 
-# sc_check_counter DESC DELTA: SIZE <= DELTA <= SIZE * 1.2.
+# sc_retrans HOST: TCP segments HOST has retransmitted so far (RetransSegs, /proc/net/snmp).
+sc_retrans() {
+	lab_exec "$1" awk '$1 == "Tcp:" { if (!n) { for (i = 2; i <= NF; i++) col[$i] = i; n = 1 }
+		else print $col["RetransSegs"] }' /proc/net/snmp
+}
+
+# sc_check_counter DESC DELTA [RETRANS]: SIZE <= DELTA <= SIZE * 1.2 + RETRANS * 1452.
 # Why these bounds: the counters count WireGuard data messages (16-byte header + ciphertext +
 # 16-byte tag; the kernel and wireguard-go leave out the outer IP/UDP headers). Every payload
-# byte is inside some ciphertext, so the counter can't be below the transfer size. Above it: at
+# byte is inside some ciphertext, so no counter can be below the transfer size. Above it: at
 # MTU 1420 a full segment carries 1368 payload bytes (1420 - 20 IP - 20 TCP - 12 timestamp
-# option) in a 1452-byte message, +6.1%; the rest is room for retransmissions, keepalives,
-# handshakes, and an engine that also counts outer headers (+28 bytes, +8.2% in all). An engine
-# that counts a packet twice, or misses one direction, lands far outside.
+# option) in a 1452-byte message, +6.1%; the rest of the 20% is room for keepalives, handshakes,
+# pings, and an engine that also counts outer headers (+28 bytes a packet, +8.2% in all). The
+# sender also counts what the path lost and TCP sent again (wireguard-go on 2 cores drops over
+# a tenth of a fast stream), so its bound adds one full message per retransmitted segment, read
+# from the sender's TCP statistics. An engine that counts a packet twice lands far outside.
 sc_check_counter() {
-	local desc=$1 delta=$2 max=$((SC_BYTES * 12 / 10))
+	local desc=$1 delta=$2 retrans=${3:-0} max why=""
+	max=$((SC_BYTES * 12 / 10 + retrans * 1452))
+	[[ -n ${3:-} ]] && why=", $retrans TCP segments retransmitted"
 	if [[ $delta =~ ^[0-9]+$ ]] && ((delta >= SC_BYTES && delta <= max)); then
-		lab_pass "$desc: $delta bytes ($((delta * 1000 / SC_BYTES)) per mille of the transfer)"
+		lab_pass "$desc: $delta bytes, $((delta * 1000 / SC_BYTES)) per mille of the transfer" \
+			"(bound $SC_BYTES..$max$why)"
 	else
-		lab_fail "$desc" "counter grew by '$delta' bytes; expected $SC_BYTES..$max"
+		lab_fail "$desc" "counter grew by '$delta' bytes; expected $SC_BYTES..$max$why"
 	fi
 }
 
@@ -70,7 +82,7 @@ sc_check_counter() {
 # SHA-256 of what TO received must match what FROM sent, and both sides' counters must agree.
 sc_transfer() {
 	local from=$1 to=$2 addr=$3 if_from if_to src dst pid rc t0 ms
-	local before_from before_to after_from after_to rx tx rx0 tx0 sum_src sum_dst
+	local before_from before_to after_from after_to rx tx rx0 tx0 sum_src sum_dst retrans
 	if_from=$(lab_ifname "$from")
 	if_to=$(lab_ifname "$to")
 	src="$LAB_DIR/data/payload-$from.bin"
@@ -79,6 +91,7 @@ sc_transfer() {
 		lab_die "cannot write $src"
 	before_from=$(sc_counters "$from" "$if_from" "$to")
 	before_to=$(sc_counters "$to" "$if_to" "$from")
+	retrans=$(sc_retrans "$from")
 	lab_bg "$to" "socat-recv-$to" socat -u "TCP-LISTEN:$SC_TCP_PORT,bind=$addr,reuseaddr" \
 		"CREATE:$dst"
 	pid=$LAB_BG_PID
@@ -106,9 +119,11 @@ sc_transfer() {
 	rm -f "$src" "$dst"
 	after_from=$(sc_counters "$from" "$if_from" "$to")
 	after_to=$(sc_counters "$to" "$if_to" "$from")
+	retrans=$(($(sc_retrans "$from") - retrans))
 	read -r rx0 tx0 <<<"$before_from"
 	read -r rx tx <<<"$after_from"
-	sc_check_counter "tx counter on $from (wg show dump) for $from -> $to" $((tx - tx0))
+	sc_check_counter "tx counter on $from (wg show dump) for $from -> $to" $((tx - tx0)) \
+		"$retrans"
 	read -r rx0 tx0 <<<"$before_to"
 	read -r rx tx <<<"$after_to"
 	sc_check_counter "rx counter on $to (wg show dump) for $from -> $to" $((rx - rx0))
@@ -117,15 +132,22 @@ sc_transfer() {
 # sc_roam HOST NEW-ADDRESS OTHER: HOST's outer IPv4 address moves (new one added, old one
 # deleted, so nothing can still reach the old one); HOST pings OTHER and OTHER must follow.
 sc_roam() {
-	local host=$1 new=$2 other=$3 old port ns
+	local host=$1 new=$2 other=$3 old port ns ifname inner=$LAB_IN4_A
 	old=${LAB_IP4[$host]}
 	ns=$(lab_ns "$host")
+	ifname=$(lab_ifname "$host")
 	[[ $host == a ]] && port=$LAB_PORT_A || port=$LAB_PORT_B
+	[[ $other == b ]] && inner=$LAB_IN4_B
 	ip -n "$ns" addr add "$new/24" dev "${LAB_DEV[$host]}" || lab_die "add $new on $host"
 	ip -n "$ns" addr del "$old/24" dev "${LAB_DEV[$host]}" || lab_die "del $old on $host"
 	LAB_IP4[$host]=$new
-	local inner=$LAB_IN4_A
-	[[ $other == b ]] && inner=$LAB_IN4_B
+	if [[ ${LAB_ENGINE_KIND[$ifname]} == wireguard-go ]]; then
+		# wireguard-go 0.0.20220316 pins each peer's source address (sticky sockets) and drops
+		# a stale one only when sendmsg says EINVAL; for a deleted address the kernel says
+		# ENETUNREACH, so it would keep failing. Changing the fwmark makes it forget cached
+		# sources (device.BindSetMark). The kernel's WireGuard checks the address before use.
+		lab_wg "$host" set "$ifname" fwmark 0x66 && lab_wg "$host" set "$ifname" fwmark off
+	fi
 	lab_check "roaming: $host moved $old -> $new, ping $host -> $other still works" \
 		lab_ping "$host" "$inner" 5
 	sc_check_endpoint "$other" "$(lab_ifname "$other")" "$host" "$new:$port" \
@@ -187,9 +209,13 @@ scenario_basic() {
 		"handshake, A initiates: B learned A's endpoint"
 	sc_check_stop "$ka" "$kb"
 
-	# Phase 2: restarted from scratch; only B knows A's endpoint, so only B can initiate.
+	# Phase 2: restarted from scratch; only B knows A's endpoint, so only B can initiate. Both
+	# sides also mix in a preshared key: if either ignored it, no handshake could complete.
+	LAB_PSK=psk
 	lab_pair_start "$ka" "$kb" b set
-	lab_check "handshake, B ($kb) initiates: ping B -> A" lab_ping b "$LAB_IN4_A" 10
+	LAB_PSK=""
+	lab_check "handshake with a preshared key, B ($kb) initiates: ping B -> A" \
+		lab_ping b "$LAB_IN4_A" 10
 	sc_check_handshake a "$LAB_IF_A" b "handshake, B initiates: A reports it"
 	sc_check_handshake b "$LAB_IF_B" a "handshake, B initiates: B reports it"
 	sc_check_endpoint a "$LAB_IF_A" b "$(lab_endpoint b 4 "$LAB_PORT_B")" \
@@ -216,4 +242,5 @@ scenario_basic() {
 	lab_pair_start "$ka" "$kb" ab setconf LR_TEST_TIMER_DIVISOR=20
 	sc_rekey
 	sc_check_stop "$ka" "$kb"
+	lab_check_no_secret_in_logs
 }

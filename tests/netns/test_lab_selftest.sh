@@ -53,16 +53,19 @@ bash -c '
 	lab_pair_create
 	lab_pair_start wireguard-go wireguard-go ab set
 	lab_bg a sleeper sleep 600
-	echo "id $LAB_ID"
+	echo "id $LAB_ID $LAB_DIR"
 	kill -TERM $$
 	sleep 30
 	echo "still running after SIGTERM"
 ' _ "$LAB_LIB_DIR" >"$child_out" 2>&1
 child_rc=$?
-child_id=$(awk '$1 == "id" { print $2 }' "$child_out")
+read -r child_id child_dir < <(awk '$1 == "id" { print $2, $3 }' "$child_out")
 if [[ -n $child_id ]]; then
 	lab_check "a run killed by SIGTERM exits 143 (got $child_rc)" test "$child_rc" = 143
 	lab_check "a run killed by SIGTERM leaves no namespace or socket" leftovers "$child_id"
+	lab_check "a run killed by SIGTERM keeps its logs, and no key" \
+		bash -c "[[ -d $child_dir/log && ! -e $child_dir/keys ]]"
+	rm -rf "$child_dir"
 else
 	lab_fail "child lab run started" "$(tail -n 5 "$child_out")"
 fi
