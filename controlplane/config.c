@@ -63,7 +63,7 @@ static int apply_peer(struct lr_device *dev, const struct lr_uapi_peer *up)
 		return -ENOMEM;
 	/* Turning persistent keepalive on sends one at once (kernel and wireguard-go). */
 	if (!old_keepalive && peer->persistent_keepalive_interval)
-		lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_KEEPALIVE);
+		lr_dataplane_request(&dev->dp, peer, LR_PEER_REQ_KEEPALIVE);
 	return 0;
 }
 

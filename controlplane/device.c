@@ -30,37 +30,49 @@ static const struct lr_uapi_ops config_ops = {
 int lr_device_send(struct lr_device *dev, const union lr_sockaddr *dst, const void *buf,
 		   size_t len)
 {
-	return lr_socket_send(dev->dp.udp_fd, dev->dp.udp_family, dst, buf, len);
+	/* Any socket of the group sends from the listen port; the first is as good as any. */
+	return lr_socket_send(dev->dp.udp_fds[0], dev->dp.udp_family, dst, buf, len);
+}
+
+static void close_sockets(struct lr_dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		if (dp->udp_fds[i] >= 0)
+			close(dp->udp_fds[i]);
+		dp->udp_fds[i] = -1;
+	}
 }
 
 int lr_device_rebind(struct lr_device *dev, uint16_t port, uint32_t fwmark)
 {
+	int fds[LR_MAX_WORKERS];
 	uint16_t bound;
-	int family, fd, ret;
+	int family, ret;
 
-	/* The same port with a new mark keeps the socket: marks apply to later sends. */
-	if (port == dev->listen_port && dev->dp.udp_fd >= 0) {
-		ret = lr_socket_set_fwmark(dev->dp.udp_fd, fwmark);
-		if (!ret)
-			dev->fwmark = fwmark;
-		return ret;
+	/* The same port with a new mark keeps the sockets: marks apply to later sends. */
+	if (port == dev->listen_port && dev->dp.udp_fds[0] >= 0) {
+		for (unsigned i = 0; i < dev->dp.n_workers; i++) {
+			ret = lr_socket_set_fwmark(dev->dp.udp_fds[i], fwmark);
+			if (ret)
+				return ret;
+		}
+		dev->fwmark = fwmark;
+		return 0;
 	}
-	fd = lr_socket_open(port, fwmark, &family, &bound);
-	if (fd < 0)
-		return fd;
-	/* The worker has receives armed on the old socket: stop it, swap, start again. Packets in
-	 * flight are dropped, as when any WireGuard implementation rebinds. */
-	lr_worker_stop(dev->dp.worker);
-	dev->dp.worker = NULL;
-	if (dev->dp.udp_fd >= 0)
-		close(dev->dp.udp_fd);
-	dev->dp.udp_fd = fd;
+	ret = lr_socket_open_group(dev->dp.n_workers, port, fwmark, fds, &family, &bound);
+	if (ret)
+		return ret;
+	/* The workers have receives armed on the old sockets: stop them, swap, start again.
+	 * Packets in flight are dropped, as when any WireGuard implementation rebinds. */
+	lr_dataplane_stop(&dev->dp);
+	close_sockets(&dev->dp);
+	memcpy(dev->dp.udp_fds, fds, dev->dp.n_workers * sizeof(fds[0]));
 	dev->dp.udp_family = family;
 	dev->listen_port = bound;
 	dev->fwmark = fwmark;
-	ret = lr_worker_start(&dev->dp, &dev->dp.worker);
+	ret = lr_dataplane_start(&dev->dp);
 	if (ret)
-		lr_err("cannot restart the data-plane worker: %s", strerror(-ret));
+		lr_err("cannot restart the data-plane workers: %s", strerror(-ret));
 	return ret;
 }
 
@@ -99,7 +111,29 @@ static int setup_loop_fds(struct lr_device *dev)
 	return 0;
 }
 
-int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock_dir)
+static int open_tun_queues(struct lr_device *dev)
+{
+	for (unsigned i = 0; i < dev->dp.n_workers; i++) {
+		int fd = lr_tun_open(dev->ifname);
+
+		if (fd < 0)
+			return fd;
+		dev->dp.tun_fds[i] = fd;
+	}
+	return lr_tun_set_mtu(dev->ifname, LR_TUN_DEFAULT_MTU);
+}
+
+static void close_tun_queues(struct lr_dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		if (dp->tun_fds[i] >= 0)
+			close(dp->tun_fds[i]);
+		dp->tun_fds[i] = -1;
+	}
+}
+
+int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock_dir,
+		     unsigned n_workers)
 {
 	int ret;
 
@@ -111,13 +145,12 @@ int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock
 	lr_allowedips_init(&dev->routes);
 	lr_cookie_checker_init(&dev->cookie_checker, NULL);
 	lr_ratelimiter_init(&dev->ratelimiter);
-	ret = lr_dataplane_init(&dev->dp);
+	ret = lr_dataplane_init(&dev->dp, n_workers);
 	if (ret)
 		return ret;
-	ret = lr_tun_open(ifname);
+	ret = open_tun_queues(dev);
 	if (ret < 0)
-		goto err_dataplane;
-	dev->dp.tun_fd = ret;
+		goto err_tun;
 	ret = lr_device_publish(dev);
 	if (ret)
 		goto err_tun;
@@ -136,12 +169,10 @@ err_uapi:
 	lr_uapi_server_close(dev->uapi);
 	dev->uapi = NULL;
 err_worker:
-	lr_worker_stop(dev->dp.worker);
-	dev->dp.worker = NULL;
-	close(dev->dp.udp_fd);
+	lr_dataplane_stop(&dev->dp);
+	close_sockets(&dev->dp);
 err_tun:
-	close(dev->dp.tun_fd);
-err_dataplane:
+	close_tun_queues(&dev->dp);
 	lr_dataplane_destroy(&dev->dp);
 	return ret;
 }
@@ -196,18 +227,18 @@ static void handle_event(struct lr_device *dev, uint64_t tag)
 int lr_device_run(struct lr_device *dev)
 {
 	struct epoll_event events[16];
+	bool more_handshakes = false;
 
 	while (!dev->stop) {
-		/* Work left in the handshake ring means poll without sleeping. */
-		int timeout = lr_ring_count(&dev->dp.handshakes) ? 0 : -1;
-		int n = epoll_wait(dev->epoll_fd, events, 16, timeout);
+		/* Work left in a handshake ring means poll without sleeping. */
+		int n = epoll_wait(dev->epoll_fd, events, 16, more_handshakes ? 0 : -1);
 		int fatal;
 
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		for (int i = 0; i < n; i++)
 			handle_event(dev, events[i].data.u64);
-		lr_handshake_drain(dev);
+		more_handshakes = lr_handshake_drain(dev);
 		lr_timers_events(dev);
 		lr_qsbr_reclaim(&dev->dp.qsbr);
 		fatal = atomic_load(&dev->dp.fatal);
@@ -222,8 +253,7 @@ int lr_device_run(struct lr_device *dev)
 
 void lr_device_destroy(struct lr_device *dev)
 {
-	lr_worker_stop(dev->dp.worker);
-	dev->dp.worker = NULL;
+	lr_dataplane_stop(&dev->dp);
 	if (dev->uapi)
 		lr_uapi_server_close(dev->uapi);
 	while (dev->n_peers)
@@ -232,10 +262,8 @@ void lr_device_destroy(struct lr_device *dev)
 	/* No worker runs any more: everything retired can go now. */
 	lr_dataplane_destroy(&dev->dp);
 	lr_allowedips_destroy(&dev->routes);
-	if (dev->dp.udp_fd >= 0)
-		close(dev->dp.udp_fd);
-	if (dev->dp.tun_fd >= 0)
-		close(dev->dp.tun_fd);
+	close_sockets(&dev->dp);
+	close_tun_queues(&dev->dp);
 	if (dev->epoll_fd >= 0)
 		close(dev->epoll_fd);
 	if (dev->timer_fd >= 0)

@@ -39,9 +39,11 @@ struct lr_device {
 };
 
 /* device.c: lifecycle and the control loop. */
-/* Creates the TUN device, the UDP socket (random port), the worker and the UAPI socket in
- * sock_dir (NULL: /var/run/wireguard). Returns 0 or a negative errno. */
-int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock_dir);
+/* Creates the TUN device (one queue per worker), the UDP sockets (random port), n_workers
+ * workers and the UAPI socket in sock_dir (NULL: /var/run/wireguard). Returns 0 or a negative
+ * errno. */
+int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock_dir,
+		     unsigned n_workers);
 /* Runs until SIGINT/SIGTERM, a fatal worker error, or the interface disappears. */
 int lr_device_run(struct lr_device *dev);
 void lr_device_destroy(struct lr_device *dev);
@@ -79,8 +81,8 @@ void lr_keypairs_clear(struct lr_device *dev, struct lr_peer *peer);
 void lr_handshake_send_initiation(struct lr_device *dev, struct lr_peer *peer, bool retry);
 void lr_handshake_receive(struct lr_device *dev, const struct lr_handshake_msg *msg,
 			  bool under_load);
-/* Drains the ring from the workers. */
-void lr_handshake_drain(struct lr_device *dev);
+/* Drains the rings from the workers, a bounded amount each; true if work is left. */
+bool lr_handshake_drain(struct lr_device *dev);
 
 /* timers.c: the timer state machine (kernel timers.c), evaluated on each tick. */
 void lr_timers_tick(struct lr_device *dev, uint64_t now);

@@ -140,7 +140,7 @@ static void receive_response(struct lr_device *dev, const struct lr_handshake_ms
 		lr_timers_handshake_complete(peer);
 		atomic_fetch_add(&dev->dp.stats.handshakes_completed, 1);
 		/* Send what waited for this session, or a keepalive to confirm it at once. */
-		lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_FLUSH | LR_PEER_REQ_KEEPALIVE);
+		lr_dataplane_request(&dev->dp, peer, LR_PEER_REQ_FLUSH | LR_PEER_REQ_KEEPALIVE);
 	}
 	lr_noise_session_keys_clear(&keys);
 }
@@ -215,21 +215,36 @@ void lr_handshake_receive(struct lr_device *dev, const struct lr_handshake_msg *
 
 static bool under_load(struct lr_device *dev, uint64_t now)
 {
+	size_t queued = 0, capacity = 0;
+
+	for (unsigned i = 0; i < dev->dp.n_workers; i++) {
+		queued += lr_ring_count(&dev->dp.handshakes[i]);
+		capacity += lr_ring_capacity(&dev->dp.handshakes[i]);
+	}
 	/* As the kernel: loaded when the queue is an eighth full, and for a second after. */
-	if (lr_ring_count(&dev->dp.handshakes) >= lr_ring_capacity(&dev->dp.handshakes) / 8) {
+	if (queued >= capacity / 8) {
 		dev->last_under_load_ns = now;
 		return true;
 	}
 	return dev->last_under_load_ns && now - dev->last_under_load_ns < LR_NSEC_PER_SEC;
 }
 
-void lr_handshake_drain(struct lr_device *dev)
+bool lr_handshake_drain(struct lr_device *dev)
 {
-	struct lr_handshake_msg *m;
-	unsigned budget = HANDSHAKE_DRAIN_BUDGET;
+	bool more = false;
 
-	while (budget-- && (m = lr_ring_peek(&dev->dp.handshakes))) {
-		lr_handshake_receive(dev, m, under_load(dev, lr_now_ns()));
-		lr_ring_pop(&dev->dp.handshakes);
+	/* A budget per worker's ring keeps one flooded socket from starving the others. */
+	for (unsigned i = 0; i < dev->dp.n_workers; i++) {
+		struct lr_ring *ring = &dev->dp.handshakes[i];
+		unsigned budget = HANDSHAKE_DRAIN_BUDGET;
+		struct lr_handshake_msg *m;
+
+		while (budget && (m = lr_ring_peek(ring))) {
+			lr_handshake_receive(dev, m, under_load(dev, lr_now_ns()));
+			lr_ring_pop(ring);
+			budget--;
+		}
+		more |= lr_ring_peek(ring) != NULL;
 	}
+	return more;
 }

@@ -18,12 +18,15 @@
 
 static void usage(FILE *out)
 {
-	fprintf(out, "Usage: lanraged [-f|--foreground] INTERFACE-NAME\n"
+	fprintf(out, "Usage: lanraged [-f|--foreground] [--workers N] INTERFACE-NAME\n"
 		     "       lanraged --version\n"
 		     "\n"
 		     "Creates the TUN device INTERFACE-NAME and the UAPI socket\n"
 		     "/var/run/wireguard/INTERFACE-NAME.sock; configure it with wg(8).\n"
-		     "Environment: LOG_LEVEL=error|info|debug (default info).\n");
+		     "--workers N: data-plane workers (default: one per CPU, at most %d;\n"
+		     "             LR_WORKERS=N sets the default, e.g. under wg-quick).\n"
+		     "Environment: LOG_LEVEL=error|info|debug (default info).\n",
+		LR_MAX_WORKERS);
 }
 
 static enum lr_log_level log_level_from_env(void)
@@ -87,17 +90,39 @@ static void report_ready(int fd, char status)
 	}
 }
 
+/* NULL: one worker per online CPU. */
+static int parse_workers(const char *arg, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	if (!arg || !*arg) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		*out = cpus < 1 ? 1 : cpus > LR_MAX_WORKERS ? LR_MAX_WORKERS : (unsigned)cpus;
+		return 0;
+	}
+	n = strtoul(arg, &end, 10);
+	if (*end || n < 1 || n > LR_MAX_WORKERS)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "version", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
+		{ "workers", required_argument, NULL, 'w' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct lr_device dev;
 	bool foreground = false;
 	int c, ret, ready_fd = -1;
+	const char *workers_arg = getenv("LR_WORKERS");
+	unsigned n_workers;
 
 	while ((c = getopt_long(argc, argv, "fh", opts, NULL)) != -1) {
 		switch (c) {
@@ -110,6 +135,9 @@ int main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case 'w':
+			workers_arg = optarg;
+			break;
 		default:
 			usage(stderr);
 			return 1;
@@ -124,6 +152,11 @@ int main(int argc, char **argv)
 			argv[optind], IFNAMSIZ - 1);
 		return 1;
 	}
+	if (parse_workers(workers_arg, &n_workers)) {
+		fprintf(stderr, "lanraged: --workers `%s' is not a number from 1 to %d\n",
+			workers_arg, LR_MAX_WORKERS);
+		return 1;
+	}
 	if (sodium_init() < 0 || lr_noise_init()) {
 		fprintf(stderr, "lanraged: cannot initialise libsodium\n");
 		return 1;
@@ -135,7 +168,7 @@ int main(int argc, char **argv)
 	lr_log_setup("lanraged", log_level_from_env(), !foreground);
 	if (!foreground)
 		ready_fd = detach();
-	ret = lr_device_create(&dev, argv[optind], NULL);
+	ret = lr_device_create(&dev, argv[optind], NULL, n_workers);
 	if (ret) {
 		lr_err("cannot create interface %s: %s", argv[optind], strerror(-ret));
 		if (!foreground)
@@ -146,7 +179,8 @@ int main(int argc, char **argv)
 	}
 	if (lr_timing.divisor != 1)
 		lr_info("test mode: protocol timers divided by %u", lr_timing.divisor);
-	lr_info("interface %s up, listening on UDP port %u", dev.ifname, dev.listen_port);
+	lr_info("interface %s up, listening on UDP port %u, %u worker%s", dev.ifname,
+		dev.listen_port, n_workers, n_workers == 1 ? "" : "s");
 	report_ready(ready_fd, 0);
 	ret = lr_device_run(&dev);
 	lr_device_destroy(&dev);

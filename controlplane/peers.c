@@ -44,6 +44,7 @@ struct lr_peer *lr_device_peer_add(struct lr_device *dev, const uint8_t public_k
 	if (!peer)
 		return NULL;
 	lr_noise_handshake_init(&peer->hs, &dev->identity, public_key, NULL);
+	peer->owner = lr_dataplane_assign_owner(&dev->dp);
 	dev->peers[dev->n_peers++] = peer;
 	return peer;
 }

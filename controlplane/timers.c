@@ -61,7 +61,7 @@ static void expired_retransmit_handshake(struct lr_device *dev, struct lr_peer *
 	if (peer->handshake_attempts > LR_MAX_TIMER_HANDSHAKES) {
 		/* Give up for now: the next packet we want to send starts over. */
 		lr_timer_disarm(&peer->timers.send_keepalive);
-		lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_PURGE);
+		lr_dataplane_request(&dev->dp, peer, LR_PEER_REQ_PURGE);
 		lr_timer_arm_if_idle(&peer->timers.zero_key_material,
 				     now + 3 * lr_timing.reject_after_time);
 		return;
@@ -72,7 +72,7 @@ static void expired_retransmit_handshake(struct lr_device *dev, struct lr_peer *
 
 static void expired_send_keepalive(struct lr_device *dev, struct lr_peer *peer, uint64_t now)
 {
-	lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_KEEPALIVE);
+	lr_dataplane_request(&dev->dp, peer, LR_PEER_REQ_KEEPALIVE);
 	if (atomic_exchange(&peer->timers.need_another_keepalive, false))
 		lr_timer_arm(&peer->timers.send_keepalive, now + lr_timing.keepalive_timeout);
 }
@@ -100,7 +100,7 @@ void lr_timers_tick(struct lr_device *dev, uint64_t now)
 		if (expired(&t->zero_key_material, now))
 			expired_zero_key_material(dev, peer);
 		if (expired(&t->persistent_keepalive, now) && peer->persistent_keepalive_interval)
-			lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_KEEPALIVE);
+			lr_dataplane_request(&dev->dp, peer, LR_PEER_REQ_KEEPALIVE);
 	}
 }
 
@@ -116,7 +116,7 @@ void lr_timers_events(struct lr_device *dev)
 		if ((ev & LR_PEER_EV_CONFIRMED) && lr_keypairs_confirm(dev, peer)) {
 			atomic_fetch_add(&dev->dp.stats.handshakes_completed, 1);
 			lr_timers_handshake_complete(peer);
-			lr_worker_request(dev->dp.worker, peer, LR_PEER_REQ_FLUSH);
+			lr_dataplane_request(&dev->dp, peer, LR_PEER_REQ_FLUSH);
 		}
 		if (ev & LR_PEER_EV_WANT_HANDSHAKE)
 			lr_handshake_send_initiation(dev, peer, false);

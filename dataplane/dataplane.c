@@ -7,27 +7,68 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-int lr_dataplane_init(struct lr_dataplane *dp)
+static unsigned n_workers_pow2(unsigned n)
 {
+	unsigned p = 1;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+int lr_dataplane_init(struct lr_dataplane *dp, unsigned n_workers)
+{
+	unsigned n_rings = n_workers * n_workers, i;
 	int ret;
 
 	memset(dp, 0, sizeof(*dp));
-	dp->tun_fd = -1;
-	dp->udp_fd = -1;
+	if (n_workers < 1 || n_workers > LR_MAX_WORKERS)
+		return -EINVAL;
+	dp->n_workers = n_workers;
+	for (i = 0; i < LR_MAX_WORKERS; i++)
+		dp->tun_fds[i] = dp->udp_fds[i] = -1;
 	atomic_store(&dp->mtu, 1420);
+	dp->handoff = calloc(n_rings, sizeof(*dp->handoff));
+	if (!dp->handoff)
+		return -ENOMEM;
+	/* Ring i -> i is never used; allocating it keeps the indexing plain. */
+	for (i = 0; i < n_rings; i++) {
+		ret = n_workers == 1 ? 0
+				     : lr_ring_init(&dp->handoff[i], LR_HANDOFF_SLOTS,
+						    sizeof(struct lr_handoff_msg));
+		if (ret)
+			goto err_rings;
+	}
 	lr_index_table_init(&dp->index);
 	lr_qsbr_init(&dp->qsbr);
-	ret = lr_ring_init(&dp->handshakes, LR_HANDSHAKE_RING_SLOTS,
-			   sizeof(struct lr_handshake_msg));
-	if (ret)
-		return ret;
+	for (i = 0; i < n_workers; i++) {
+		/* Split the kernel's budget of 4096 queued handshakes between the workers. */
+		ret = lr_ring_init(&dp->handshakes[i], LR_HANDSHAKE_RING_SLOTS / n_workers_pow2(n_workers),
+				   sizeof(struct lr_handshake_msg));
+		if (ret)
+			goto err_handshakes;
+	}
 	dp->control_wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (dp->control_wake_fd < 0) {
 		ret = -errno;
-		lr_ring_destroy(&dp->handshakes);
-		return ret;
+		goto err_handshakes;
 	}
 	return 0;
+
+err_handshakes:
+	for (i = 0; i < n_workers; i++)
+		lr_ring_destroy(&dp->handshakes[i]);
+err_rings:
+	for (i = 0; i < n_rings; i++)
+		lr_ring_destroy(&dp->handoff[i]);
+	free(dp->handoff);
+	dp->handoff = NULL;
+	return ret;
+}
+
+unsigned lr_dataplane_assign_owner(struct lr_dataplane *dp)
+{
+	return dp->next_owner++ % dp->n_workers;
 }
 
 void lr_dataplane_destroy(struct lr_dataplane *dp)
@@ -36,7 +77,12 @@ void lr_dataplane_destroy(struct lr_dataplane *dp)
 
 	lr_snapshot_free(snap);
 	lr_qsbr_destroy(&dp->qsbr);
-	lr_ring_destroy(&dp->handshakes);
+	for (unsigned i = 0; i < dp->n_workers; i++)
+		lr_ring_destroy(&dp->handshakes[i]);
+	for (unsigned i = 0; dp->handoff && i < dp->n_workers * dp->n_workers; i++)
+		lr_ring_destroy(&dp->handoff[i]);
+	free(dp->handoff);
+	dp->handoff = NULL;
 	if (dp->control_wake_fd >= 0)
 		close(dp->control_wake_fd);
 	dp->control_wake_fd = -1;

@@ -37,24 +37,43 @@ struct lr_handshake_msg {
 /* Bounded like the kernel's MAX_QUEUED_INCOMING_HANDSHAKES: a flood fills it and is dropped. */
 #define LR_HANDSHAKE_RING_SLOTS 4096
 
+/* A packet handed from one worker to a peer's owner: a datagram to receive there (the owner
+ * alone touches the replay window) or a plaintext packet to stage (the owner alone touches the
+ * staging queue). Raw bytes only: a peer pointer could be freed while the message waits. */
+#define LR_HANDOFF_SLOT 2048
+#define LR_HANDOFF_SLOTS 256
+enum lr_handoff_kind { LR_HANDOFF_RX = 1, LR_HANDOFF_STAGE };
+struct lr_handoff_msg {
+	union lr_sockaddr addr;
+	uint16_t len;
+	uint8_t kind;
+	uint8_t data[LR_HANDOFF_SLOT];
+};
+
+#define LR_MAX_WORKERS 16
+
 struct lr_worker;
 
 struct lr_dataplane {
-	int tun_fd;
-	int udp_fd;                 /* dual-stack AF_INET6 (or AF_INET when IPv6 is off) */
-	int udp_family;
+	unsigned n_workers;
+	int tun_fds[LR_MAX_WORKERS]; /* one TUN queue per worker (IFF_MULTI_QUEUE) */
+	int udp_fds[LR_MAX_WORKERS]; /* one SO_REUSEPORT socket per worker, same port */
+	int udp_family;             /* dual-stack AF_INET6 (or AF_INET when IPv6 is off) */
 	_Atomic unsigned mtu;       /* of the TUN device, refreshed by the control thread */
 	_Atomic int fatal;          /* a worker's unrecoverable error (negative errno), or 0 */
 	struct lr_snapshot *_Atomic snapshot;
 	struct lr_index_table index;
 	struct lr_qsbr qsbr;
-	struct lr_ring handshakes;  /* worker -> control */
+	struct lr_ring handshakes[LR_MAX_WORKERS]; /* worker i -> control */
 	int control_wake_fd;        /* eventfd the control thread polls */
 	struct lr_stats stats;
-	struct lr_worker *worker;
+	struct lr_worker *workers[LR_MAX_WORKERS];
+	struct lr_ring *handoff;    /* n_workers^2 rings; [from * n_workers + to] */
+	unsigned next_owner;        /* round-robin peer assignment (control thread) */
 };
 
-int lr_dataplane_init(struct lr_dataplane *dp);
+/* n_workers 1..LR_MAX_WORKERS; the fds are filled in by the caller before start. */
+int lr_dataplane_init(struct lr_dataplane *dp, unsigned n_workers);
 void lr_dataplane_destroy(struct lr_dataplane *dp);
 
 /* Control thread: makes snap the table workers read and retires the previous one. */
@@ -67,10 +86,13 @@ void lr_dataplane_wake_control(struct lr_dataplane *dp);
 /* Worker: raises event bits on a peer and wakes the control thread if any bit was new. */
 void lr_dataplane_peer_event(struct lr_dataplane *dp, struct lr_peer *peer, uint32_t bits);
 
-/* Worker lifecycle (dataplane/worker.c). One worker for now; the per-core pipeline adds more. */
-int lr_worker_start(struct lr_dataplane *dp, struct lr_worker **out);
-void lr_worker_stop(struct lr_worker *w);
-/* Control thread: raise request bits on a peer and wake the worker. */
-void lr_worker_request(struct lr_worker *w, struct lr_peer *peer, uint32_t bits);
+/* Starts/stops every worker (dataplane/worker.c). Returns 0 or a negative errno (none left
+ * running then). */
+int lr_dataplane_start(struct lr_dataplane *dp);
+void lr_dataplane_stop(struct lr_dataplane *dp);
+/* Control thread: raise request bits on a peer and wake its owner. */
+void lr_dataplane_request(struct lr_dataplane *dp, struct lr_peer *peer, uint32_t bits);
+/* Control thread: the worker a new peer belongs to. */
+unsigned lr_dataplane_assign_owner(struct lr_dataplane *dp);
 
 #endif

@@ -65,6 +65,7 @@ struct lr_staged {
 struct lr_peer {
 	struct lr_qsbr_item rcu;
 	uint8_t public_key[LR_KEY_LEN];
+	unsigned owner; /* the worker that receives, stages and flushes for this peer */
 
 	/* Sessions: written by the control thread, read by workers. */
 	struct lr_keypair *_Atomic kp_current;

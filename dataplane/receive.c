@@ -18,7 +18,7 @@ static void to_control(struct lr_worker *w, struct lr_pkt *pkt, size_t expected)
 		lr_stats_drop(&w->dp->stats, LR_DROP_bad_handshake_size);
 		return;
 	}
-	msg = lr_ring_reserve(&w->dp->handshakes);
+	msg = lr_ring_reserve(&w->dp->handshakes[w->id]);
 	if (unlikely(!msg)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_handshake_queue_full);
 		return;
@@ -26,7 +26,7 @@ static void to_control(struct lr_worker *w, struct lr_pkt *pkt, size_t expected)
 	msg->src = pkt->addr;
 	msg->len = (uint16_t)pkt->len;
 	memcpy(msg->data, pkt->data, pkt->len);
-	if (lr_ring_push(&w->dp->handshakes))
+	if (lr_ring_push(&w->dp->handshakes[w->id]))
 		lr_dataplane_wake_control(w->dp);
 }
 
@@ -96,6 +96,11 @@ static bool receive_data(struct lr_worker *w, struct lr_snapshot *snap, struct l
 	}
 	kp = entry->keypair;
 	peer = kp->peer;
+	/* Only the owner touches the replay window: pass the datagram on, still encrypted. */
+	if (unlikely(peer->owner != w->id)) {
+		lr_handoff_push(w, peer->owner, LR_HANDOFF_RX, pkt);
+		return false;
+	}
 	counter = le64toh(hdr->counter);
 	if (unlikely(w->now - kp->birth_ns >= lr_timing.reject_after_time ||
 		     counter >= LR_REJECT_AFTER_MESSAGES)) {

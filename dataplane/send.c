@@ -137,6 +137,12 @@ static void send_one(struct lr_worker *w, struct lr_snapshot *snap, struct lr_pk
 		goto drop;
 	}
 	kp = atomic_load_explicit(&peer->kp_current, memory_order_acquire);
+	/* Any worker may encrypt with a live session (the counter is atomic); only the owner
+	 * stages, so the staging queue needs no lock. */
+	if (unlikely(peer->owner != w->id && !keypair_can_send(kp, w->now))) {
+		lr_handoff_push(w, peer->owner, LR_HANDOFF_STAGE, pkt);
+		goto drop;
+	}
 	if (unlikely(!keypair_can_send(kp, w->now) || peer->staged.count)) {
 		/* Keep order: once anything is staged, later packets queue behind it. */
 		stage(w, peer, pkt);
@@ -171,7 +177,8 @@ void lr_send_handle_requests(struct lr_worker *w)
 		struct lr_peer *peer = snap->peers[i];
 		uint32_t req;
 
-		if (!atomic_load_explicit(&peer->worker_requests, memory_order_relaxed))
+		if (peer->owner != w->id ||
+		    !atomic_load_explicit(&peer->worker_requests, memory_order_relaxed))
 			continue;
 		req = atomic_exchange(&peer->worker_requests, 0);
 		if (req & LR_PEER_REQ_PURGE) {

@@ -2,6 +2,7 @@
 #include "dataplane/socket.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -13,11 +14,12 @@ int lr_socket_set_fwmark(int fd, uint32_t fwmark)
 	return 0;
 }
 
-static int bind_family(int family, uint16_t port, uint32_t fwmark, uint16_t *bound_port)
+static int bind_family(int family, uint16_t port, uint32_t fwmark, bool reuseport,
+		       uint16_t *bound_port)
 {
 	union lr_sockaddr addr;
 	socklen_t len;
-	int fd, zero = 0, ret;
+	int fd, zero = 0, one = 1, ret;
 
 	fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -37,6 +39,8 @@ static int bind_family(int family, uint16_t port, uint32_t fwmark, uint16_t *bou
 	}
 	if (fwmark && (ret = lr_socket_set_fwmark(fd, fwmark)))
 		goto err_ret;
+	if (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0)
+		goto err_errno;
 	if (bind(fd, &addr.sa, len) < 0)
 		goto err_errno;
 	len = sizeof(addr);
@@ -52,9 +56,10 @@ err_ret:
 	return ret;
 }
 
-int lr_socket_open(uint16_t port, uint32_t fwmark, int *family, uint16_t *bound_port)
+static int open_one(uint16_t port, uint32_t fwmark, bool reuseport, int *family,
+		    uint16_t *bound_port)
 {
-	int fd = bind_family(AF_INET6, port, fwmark, bound_port);
+	int fd = bind_family(AF_INET6, port, fwmark, reuseport, bound_port);
 
 	if (fd >= 0) {
 		*family = AF_INET6;
@@ -62,9 +67,46 @@ int lr_socket_open(uint16_t port, uint32_t fwmark, int *family, uint16_t *bound_
 	}
 	if (fd == -EADDRINUSE)
 		return fd;
-	fd = bind_family(AF_INET, port, fwmark, bound_port);
+	fd = bind_family(AF_INET, port, fwmark, reuseport, bound_port);
 	if (fd >= 0)
 		*family = AF_INET;
+	return fd;
+}
+
+int lr_socket_open(uint16_t port, uint32_t fwmark, int *family, uint16_t *bound_port)
+{
+	return open_one(port, fwmark, false, family, bound_port);
+}
+
+int lr_socket_open_group(unsigned n, uint16_t port, uint32_t fwmark, int fds[], int *family,
+			 uint16_t *bound_port)
+{
+	unsigned i;
+	int fd;
+
+	if (n == 1) {
+		fds[0] = open_one(port, fwmark, false, family, bound_port);
+		return fds[0] < 0 ? fds[0] : 0;
+	}
+	if (port) {
+		/* A plain bind fails if anyone holds the port, reuseport group or not. The port
+		 * could be taken between this close and the group's bind; that race only costs the
+		 * other binder its exclusivity, as with any SO_REUSEPORT server. */
+		fd = open_one(port, 0, false, family, bound_port);
+		if (fd < 0)
+			return fd;
+		close(fd);
+	}
+	for (i = 0; i < n; i++) {
+		fd = open_one(i ? *bound_port : port, fwmark, true, family, bound_port);
+		if (fd < 0)
+			goto err;
+		fds[i] = fd;
+	}
+	return 0;
+err:
+	while (i--)
+		close(fds[i]);
 	return fd;
 }
 

@@ -11,6 +11,12 @@
  * (AF_INET6 dual-stack, or AF_INET when IPv6 is unavailable) and *bound_port; or a negative
  * errno (-EADDRINUSE when the port is taken). */
 int lr_socket_open(uint16_t port, uint32_t fwmark, int *family, uint16_t *bound_port);
+/* n sockets on one port in an SO_REUSEPORT group, one per worker: the kernel hashes each
+ * 4-tuple to one socket, so a peer's datagrams reach one worker. The port is first checked to
+ * be free with an ordinary bind, so that joining a foreign group is refused (-EADDRINUSE).
+ * Fills fds[0..n-1]; returns 0 or a negative errno (nothing left open). */
+int lr_socket_open_group(unsigned n, uint16_t port, uint32_t fwmark, int fds[], int *family,
+			 uint16_t *bound_port);
 int lr_socket_set_fwmark(int fd, uint32_t fwmark);
 /* One datagram from the control thread (handshakes); returns 0 or a negative errno. */
 int lr_socket_send(int fd, int family, const union lr_sockaddr *dst, const void *buf,

@@ -25,6 +25,8 @@
 	X(bad_inner_packet, "decrypted packet is not a well-formed IP packet")               \
 	X(inner_src_not_allowed, "inner source address is not in the peer's allowed IPs")    \
 	X(tun_write_error, "writing to the TUN device failed")                               \
+	X(handoff_full, "the owner worker's hand-off ring is full")                          \
+	X(handoff_too_big, "packet too big for a hand-off slot")                             \
 	X(mac1_invalid, "handshake message with a wrong mac1")                               \
 	X(cookie_required, "handshake under load without a valid cookie (cookie sent)")      \
 	X(handshake_ratelimited, "handshakes under load beyond 20/s from one source")           \

@@ -66,7 +66,7 @@ void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const union 
 	pkt->msg.msg_name = &pkt->name;
 	pkt->msg.msg_iov = &pkt->iov;
 	pkt->msg.msg_iovlen = 1;
-	io_uring_prep_sendmsg(sqe, w->dp->udp_fd, &pkt->msg, 0);
+	io_uring_prep_sendmsg(sqe, w->udp_fd, &pkt->msg, 0);
 	io_uring_sqe_set_data64(sqe, op_data(LR_OP_UDP_SEND, pkt->idx));
 }
 
@@ -79,7 +79,7 @@ void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt)
 		lr_worker_pkt_put(w, pkt);
 		return;
 	}
-	io_uring_prep_write(sqe, w->dp->tun_fd, pkt->data, pkt->len, 0);
+	io_uring_prep_write(sqe, w->tun_fd, pkt->data, pkt->len, 0);
 	io_uring_sqe_set_data64(sqe, op_data(LR_OP_TUN_WRITE, pkt->idx));
 }
 
@@ -97,7 +97,7 @@ static bool arm_tun_read(struct lr_worker *w)
 	}
 	pkt->data = pkt->buf + LR_PKT_HEADROOM;
 	/* TUN reads at offset -1: "current position", which a character device ignores. */
-	io_uring_prep_read(sqe, w->dp->tun_fd, pkt->data, LR_PKT_MAX_PLAIN, (uint64_t)-1);
+	io_uring_prep_read(sqe, w->tun_fd, pkt->data, LR_PKT_MAX_PLAIN, (uint64_t)-1);
 	io_uring_sqe_set_data64(sqe, op_data(LR_OP_TUN_READ, pkt->idx));
 	w->tun_reads_armed++;
 	return true;
@@ -123,7 +123,7 @@ static bool arm_udp_recv(struct lr_worker *w)
 	pkt->msg.msg_namelen = sizeof(pkt->name);
 	pkt->msg.msg_iov = &pkt->iov;
 	pkt->msg.msg_iovlen = 1;
-	io_uring_prep_recvmsg(sqe, w->dp->udp_fd, &pkt->msg, 0);
+	io_uring_prep_recvmsg(sqe, w->udp_fd, &pkt->msg, 0);
 	io_uring_sqe_set_data64(sqe, op_data(LR_OP_UDP_RECV, pkt->idx));
 	w->udp_recvs_armed++;
 	return true;
@@ -253,6 +253,7 @@ static void *worker_main(void *arg)
 		}
 		if (woken) {
 			w->now = lr_now_ns();
+			lr_handoff_drain(w);
 			lr_send_handle_requests(w);
 			arm_wake(w);
 		}
@@ -263,11 +264,14 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp)
+static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned id)
 {
 	int ret;
 
 	w->dp = dp;
+	w->id = id;
+	w->tun_fd = dp->tun_fds[id];
+	w->udp_fd = dp->udp_fds[id];
 	w->arena = mmap(NULL, (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE, PROT_READ | PROT_WRITE,
 			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (w->arena == MAP_FAILED)
@@ -302,14 +306,14 @@ err_arena:
 	return ret;
 }
 
-int lr_worker_start(struct lr_dataplane *dp, struct lr_worker **out)
+static int worker_start(struct lr_dataplane *dp, unsigned id, struct lr_worker **out)
 {
 	struct lr_worker *w = calloc(1, sizeof(*w));
 	int ret;
 
 	if (!w)
 		return -ENOMEM;
-	ret = worker_setup(w, dp);
+	ret = worker_setup(w, dp, id);
 	if (ret)
 		goto err_free;
 	ret = -pthread_create(&w->thread, NULL, worker_main, w);
@@ -327,25 +331,55 @@ err_free:
 	return ret;
 }
 
-void lr_worker_stop(struct lr_worker *w)
+static void worker_stop(struct lr_worker *w)
 {
-	if (!w)
-		return;
 	atomic_store(&w->stop, true);
 	eventfd_write(w->wake_fd, 1);
 	pthread_join(w->thread, NULL);
 	/* Exiting the ring cancels the reads still armed; only then are the buffers free. */
 	io_uring_queue_exit(&w->ring);
 	close(w->wake_fd);
-	/* Buffers held plaintext and keys never touch them, but packets are user data. */
 	munmap(w->arena, (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE);
 	free(w);
 }
 
-void lr_worker_request(struct lr_worker *w, struct lr_peer *peer, uint32_t bits)
+int lr_dataplane_start(struct lr_dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		int ret = worker_start(dp, i, &dp->workers[i]);
+
+		if (ret) {
+			lr_dataplane_stop(dp);
+			return ret;
+		}
+	}
+	return 0;
+}
+
+void lr_dataplane_stop(struct lr_dataplane *dp)
+{
+	for (unsigned i = 0; i < dp->n_workers; i++) {
+		if (dp->workers[i])
+			worker_stop(dp->workers[i]);
+		dp->workers[i] = NULL;
+	}
+	/* Whatever was in flight between workers is gone with them. */
+	for (unsigned i = 0; i < dp->n_workers * dp->n_workers && dp->n_workers > 1; i++) {
+		while (lr_ring_peek(&dp->handoff[i]))
+			lr_ring_pop(&dp->handoff[i]);
+	}
+}
+
+void lr_worker_wake(struct lr_worker *w)
+{
+	if (w)
+		eventfd_write(w->wake_fd, 1);
+}
+
+void lr_dataplane_request(struct lr_dataplane *dp, struct lr_peer *peer, uint32_t bits)
 {
 	uint32_t old = atomic_fetch_or(&peer->worker_requests, bits);
 
-	if (w && (old & bits) != bits)
-		eventfd_write(w->wake_fd, 1);
+	if ((old & bits) != bits)
+		lr_worker_wake(dp->workers[peer->owner % dp->n_workers]);
 }

@@ -52,6 +52,9 @@ struct lr_batch {
 
 struct lr_worker {
 	struct lr_dataplane *dp;
+	unsigned id;
+	int tun_fd;
+	int udp_fd;
 	struct io_uring ring;
 	pthread_t thread;
 	struct lr_qsbr_reader *qsbr;
@@ -68,6 +71,7 @@ struct lr_worker {
 };
 
 /* worker.c: buffers and submissions. */
+void lr_worker_wake(struct lr_worker *w);
 struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w);
 void lr_worker_pkt_put(struct lr_worker *w, struct lr_pkt *pkt);
 /* Queue a send of pkt->data/len to dst; takes ownership of pkt. */
@@ -81,5 +85,12 @@ void lr_send_handle_requests(struct lr_worker *w);
 
 /* receive.c: UDP -> TUN or the control thread. */
 void lr_receive_batch(struct lr_worker *w, struct lr_batch *b);
+
+/* handoff.c: packets for peers another worker owns. */
+/* Copies pkt's bytes to the owner's ring (drop counted when full or too big). */
+void lr_handoff_push(struct lr_worker *w, unsigned owner, enum lr_handoff_kind kind,
+		     const struct lr_pkt *pkt);
+/* Takes what other workers handed to w and feeds it through w's own send/receive paths. */
+void lr_handoff_drain(struct lr_worker *w);
 
 #endif

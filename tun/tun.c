@@ -55,15 +55,12 @@ int lr_tun_open(const char *ifname)
 	if (fd < 0)
 		return -errno;
 	memset(&ifr, 0, sizeof(ifr));
-	ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+	ifr.ifr_flags = IFF_TUN | IFF_NO_PI | IFF_MULTI_QUEUE;
 	strncpy(ifr.ifr_name, ifname, IFNAMSIZ - 1);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		ret = -errno;
 		goto err_close;
 	}
-	ret = lr_tun_set_mtu(ifname, LR_TUN_DEFAULT_MTU);
-	if (ret)
-		goto err_close;
 	return fd;
 
 err_close:

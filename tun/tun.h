@@ -6,9 +6,10 @@
 
 #define LR_TUN_DEFAULT_MTU 1420 /* WireGuard's default: 1500 - 80 bytes of IPv6 + UDP + WG */
 
-/* Creates (or attaches to) the layer-3 TUN device ifname without packet info, sets its MTU to
- * the default and returns the fd (O_CLOEXEC), or a negative errno. The device disappears when
- * the fd is closed. */
+/* Creates (or attaches a queue to) the layer-3 TUN device ifname without packet info and
+ * returns the fd (O_CLOEXEC), or a negative errno. Every queue of a device is opened with
+ * IFF_MULTI_QUEUE so that each worker reads its own; the device disappears when the last
+ * queue is closed. */
 int lr_tun_open(const char *ifname);
 /* The device's MTU, or a negative errno. */
 int lr_tun_get_mtu(const char *ifname);

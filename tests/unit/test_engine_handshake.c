@@ -26,11 +26,11 @@ struct engine {
 static void engine_init(struct engine *e, const uint8_t priv[32])
 {
 	memset(e, 0, sizeof(*e));
-	assert_int_equal(lr_dataplane_init(&e->dev.dp), 0);
+	assert_int_equal(lr_dataplane_init(&e->dev.dp, 1), 0);
 	lr_allowedips_init(&e->dev.routes);
 	lr_ratelimiter_init(&e->dev.ratelimiter);
-	e->dev.dp.udp_fd = lr_socket_open(0, 0, &e->dev.dp.udp_family, &e->port);
-	assert_true(e->dev.dp.udp_fd >= 0);
+	e->dev.dp.udp_fds[0] = lr_socket_open(0, 0, &e->dev.dp.udp_family, &e->port);
+	assert_true(e->dev.dp.udp_fds[0] >= 0);
 	e->dev.listen_port = e->port;
 	lr_device_set_identity(&e->dev, priv);
 }
@@ -58,7 +58,7 @@ static void engine_destroy(struct engine *e)
 	lr_device_publish(&e->dev);
 	lr_dataplane_destroy(&e->dev.dp);
 	lr_allowedips_destroy(&e->dev.routes);
-	close(e->dev.dp.udp_fd);
+	close(e->dev.dp.udp_fds[0]);
 	free(e->dev.peers);
 	free(e->dev.removed);
 	lr_noise_identity_clear(&e->dev.identity);
@@ -76,7 +76,7 @@ static uint32_t engine_receive(struct engine *e, bool under_load)
 	ssize_t n;
 
 	memset(&msg, 0, sizeof(msg));
-	n = recvfrom(e->dev.dp.udp_fd, msg.data, sizeof(msg.data), 0, (struct sockaddr *)&from,
+	n = recvfrom(e->dev.dp.udp_fds[0], msg.data, sizeof(msg.data), 0, (struct sockaddr *)&from,
 		     &fromlen);
 	assert_true(n >= 4);
 	msg.len = (uint16_t)n;
@@ -227,7 +227,7 @@ static void test_replayed_initiation_dropped(void **state)
 	engine_pair(&b, &a, NULL);
 	lr_handshake_send_initiation(&a.dev, a.peer, false);
 	memset(&msg, 0, sizeof(msg));
-	n = recvfrom(b.dev.dp.udp_fd, msg.data, sizeof(msg.data), 0, (struct sockaddr *)&from,
+	n = recvfrom(b.dev.dp.udp_fds[0], msg.data, sizeof(msg.data), 0, (struct sockaddr *)&from,
 		     &fromlen);
 	assert_int_equal(n, sizeof(struct lr_msg_initiation));
 	msg.len = (uint16_t)n;
