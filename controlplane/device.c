@@ -18,6 +18,7 @@
 #include "common/timing.h"
 #include "dataplane/socket.h"
 #include "tun/tun.h"
+#include "tun/offload.h"
 
 enum { EV_UAPI = 1, EV_WAKE, EV_TIMER, EV_SIGNAL };
 
@@ -68,6 +69,10 @@ int lr_device_rebind(struct lr_device *dev, uint16_t port, uint32_t fwmark)
 	close_sockets(&dev->dp);
 	memcpy(dev->dp.udp_fds, fds, dev->dp.n_workers * sizeof(fds[0]));
 	dev->dp.udp_family = family;
+	dev->dp.udp_gso = !getenv("LR_NO_OFFLOAD") && lr_socket_probe_gso(fds[0]);
+	dev->dp.udp_gro = !getenv("LR_NO_OFFLOAD");
+	for (unsigned i = 0; i < dev->dp.n_workers && dev->dp.udp_gro; i++)
+		dev->dp.udp_gro = lr_socket_enable_gro(fds[i]);
 	dev->listen_port = bound;
 	dev->fwmark = fwmark;
 	ret = lr_dataplane_start(&dev->dp);
@@ -111,16 +116,32 @@ static int setup_loop_fds(struct lr_device *dev)
 	return 0;
 }
 
+/* LR_NO_OFFLOAD (test and benchmark knob) keeps the device and sockets to plain packets. */
 static int open_tun_queues(struct lr_device *dev)
 {
+	bool vnet = !getenv("LR_NO_OFFLOAD");
+	unsigned offloads = 0;
+	int ret;
+
 	for (unsigned i = 0; i < dev->dp.n_workers; i++) {
-		int fd = lr_tun_open(dev->ifname);
+		int fd = lr_tun_open(dev->ifname, vnet);
 
 		if (fd < 0)
 			return fd;
 		dev->dp.tun_fds[i] = fd;
 	}
-	return lr_tun_set_mtu(dev->ifname, LR_TUN_DEFAULT_MTU);
+	ret = lr_tun_set_mtu(dev->ifname, LR_TUN_DEFAULT_MTU);
+	if (ret)
+		return ret;
+	dev->dp.tun_vnet_hdr = vnet;
+	if (vnet) {
+		/* At most one UDP GSO train per super-packet: 64 segments, 64 KiB. */
+		if (lr_tun_set_gso_limits(dev->ifname, LR_GSO_MAX_SEGS, 65536) == 0)
+			offloads = lr_tun_enable_offloads(dev->dp.tun_fds, dev->dp.n_workers);
+		lr_info("%s: TUN offloads 0x%x (%s)", dev->ifname, offloads,
+			offloads ? "super-packets" : "plain packets");
+	}
+	return 0;
 }
 
 static void close_tun_queues(struct lr_dataplane *dp)

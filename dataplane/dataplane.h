@@ -6,6 +6,7 @@
 #define LR_DATAPLANE_DATAPLANE_H
 
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -51,6 +52,9 @@ struct lr_handoff_msg {
 };
 
 #define LR_MAX_WORKERS 16
+/* Segments in one UDP GSO send (the kernel's UDP_MAX_SEGMENTS), and so the most the TUN device
+ * may put in one super-packet. */
+#define LR_GSO_MAX_SEGS 64
 
 struct lr_worker;
 
@@ -59,6 +63,9 @@ struct lr_dataplane {
 	int tun_fds[LR_MAX_WORKERS]; /* one TUN queue per worker (IFF_MULTI_QUEUE) */
 	int udp_fds[LR_MAX_WORKERS]; /* one SO_REUSEPORT socket per worker, same port */
 	int udp_family;             /* dual-stack AF_INET6 (or AF_INET when IPv6 is off) */
+	bool tun_vnet_hdr;          /* TUN reads and writes carry a virtio-net header */
+	bool udp_gso;               /* the sockets take UDP_SEGMENT */
+	bool udp_gro;               /* the sockets coalesce receives (UDP_GRO) */
 	_Atomic unsigned mtu;       /* of the TUN device, refreshed by the control thread */
 	_Atomic int fatal;          /* a worker's unrecoverable error (negative errno), or 0 */
 	struct lr_snapshot *_Atomic snapshot;

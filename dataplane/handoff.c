@@ -13,13 +13,13 @@ static struct lr_ring *ring(struct lr_dataplane *dp, unsigned from, unsigned to)
 }
 
 void lr_handoff_push(struct lr_worker *w, unsigned owner, enum lr_handoff_kind kind,
-		     const struct lr_pkt *pkt)
+		     const uint8_t *data, size_t len, const union lr_sockaddr *addr)
 {
 	struct lr_handoff_msg *msg;
 	struct lr_ring *r;
 
 	owner %= w->dp->n_workers;
-	if (unlikely(pkt->len > LR_HANDOFF_SLOT)) {
+	if (unlikely(len > LR_HANDOFF_SLOT)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_handoff_too_big);
 		return;
 	}
@@ -30,9 +30,9 @@ void lr_handoff_push(struct lr_worker *w, unsigned owner, enum lr_handoff_kind k
 		return;
 	}
 	msg->kind = (uint8_t)kind;
-	msg->len = (uint16_t)pkt->len;
-	msg->addr = pkt->addr;
-	memcpy(msg->data, pkt->data, pkt->len);
+	msg->len = (uint16_t)len;
+	msg->addr = *addr;
+	memcpy(msg->data, data, len);
 	if (lr_ring_push(r))
 		lr_worker_wake(w->dp->workers[owner]);
 }
@@ -49,13 +49,17 @@ static void take(struct lr_worker *w, const struct lr_handoff_msg *msg, struct l
 	}
 	pkt->len = msg->len;
 	pkt->addr = msg->addr;
+	pkt->data = pkt->buf;
 	if (msg->kind == LR_HANDOFF_RX) {
-		pkt->data = pkt->buf;
 		memcpy(pkt->data, msg->data, msg->len);
 		rx->pkts[rx->n++] = pkt;
 	} else {
-		pkt->data = pkt->buf + LR_PKT_HEADROOM;
-		memcpy(pkt->data, msg->data, msg->len);
+		/* The send path expects what a TUN read returns: a virtio-net header first. */
+		size_t hdr = w->dp->tun_vnet_hdr ? LR_VNET_HDR_LEN : 0;
+
+		lr_offload_vnet_write_none(pkt->data);
+		memcpy(pkt->data + hdr, msg->data, msg->len);
+		pkt->len += (uint32_t)hdr;
 		tx->pkts[tx->n++] = pkt;
 	}
 }

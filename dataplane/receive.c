@@ -1,32 +1,40 @@
-/* UDP -> TUN: classify each datagram; hand handshake messages to the control thread; decrypt
- * transport data in place, check the replay window and the inner source against the peer's
- * allowed IPs, and write the packet to the TUN device. */
+/* UDP -> TUN: split each receive (one datagram, or many coalesced by UDP GRO) into messages;
+ * hand handshake messages to the control thread; decrypt every transport message of the pass
+ * in one batch AEAD call; then check each against the replay window and the peer's allowed
+ * IPs, merge TCP segments of one flow back into super-packets, and write them to TUN. */
 #include <string.h>
 
 #include "common/clock.h"
 #include "common/compiler.h"
 #include "common/timing.h"
-#include "crypto/aead.h"
 #include "dataplane/ip.h"
 #include "dataplane/worker.h"
 
-static void to_control(struct lr_worker *w, struct lr_pkt *pkt, size_t expected)
+struct rx_pass {
+	unsigned n_msgs;
+	unsigned n_inner;
+	struct lr_snapshot *snap;
+};
+
+static void to_control(struct lr_worker *w, const uint8_t *data, size_t len,
+		       const union lr_sockaddr *src, size_t expected)
 {
+	struct lr_ring *ring = &w->dp->handshakes[w->id];
 	struct lr_handshake_msg *msg;
 
-	if (unlikely(pkt->len != expected)) {
+	if (unlikely(len != expected)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_bad_handshake_size);
 		return;
 	}
-	msg = lr_ring_reserve(&w->dp->handshakes[w->id]);
+	msg = lr_ring_reserve(ring);
 	if (unlikely(!msg)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_handshake_queue_full);
 		return;
 	}
-	msg->src = pkt->addr;
-	msg->len = (uint16_t)pkt->len;
-	memcpy(msg->data, pkt->data, pkt->len);
-	if (lr_ring_push(&w->dp->handshakes[w->id]))
+	msg->src = *src;
+	msg->len = (uint16_t)len;
+	memcpy(msg->data, data, len);
+	if (lr_ring_push(ring))
 		lr_dataplane_wake_control(w->dp);
 }
 
@@ -48,9 +56,9 @@ static void timers_received(struct lr_worker *w, struct lr_peer *peer, bool is_d
 		lr_timer_arm_if_idle(&t->send_keepalive, w->now + lr_timing.keepalive_timeout);
 }
 
-/* After a packet authenticated with kp: confirm a new session, roam, keep keys fresh. */
+/* After a message authenticated with kp: confirm a new session, roam, keep keys fresh. */
 static void authenticated(struct lr_worker *w, struct lr_peer *peer, struct lr_keypair *kp,
-			  const struct lr_pkt *pkt)
+			  const struct lr_rx_msg *m)
 {
 	union lr_sockaddr cur;
 	uint32_t events = 0;
@@ -70,112 +78,194 @@ static void authenticated(struct lr_worker *w, struct lr_peer *peer, struct lr_k
 		lr_dataplane_peer_event(w->dp, peer, events);
 	/* Roaming (whitepaper 2.1): the most recent authenticated source is the endpoint. */
 	lr_peer_get_endpoint(peer, &cur);
-	if (unlikely(!lr_sockaddr_equal(&cur, &pkt->addr)))
-		lr_peer_set_endpoint(peer, &pkt->addr);
-	atomic_fetch_add_explicit(&peer->rx_bytes, pkt->len, memory_order_relaxed);
+	if (unlikely(!lr_sockaddr_equal(&cur, m->src)))
+		lr_peer_set_endpoint(peer, m->src);
+	atomic_fetch_add_explicit(&peer->rx_bytes, m->datagram_len, memory_order_relaxed);
 }
 
-/* Returns true when pkt was queued to the TUN device (ownership passed). */
-static bool receive_data(struct lr_worker *w, struct lr_snapshot *snap, struct lr_pkt *pkt)
+/* Queues one transport message for decryption (or hands it to its peer's owner). */
+static void classify_data(struct lr_worker *w, struct rx_pass *rx, struct lr_pkt *pkt,
+			  uint8_t *data, size_t len)
 {
-	const struct lr_msg_data *hdr = (const struct lr_msg_data *)pkt->data;
+	const struct lr_msg_data *hdr = (const struct lr_msg_data *)data;
+	struct lr_aead_batch_op *op;
 	struct lr_index_entry *entry;
+	struct lr_rx_msg *m;
 	struct lr_keypair *kp;
-	struct lr_peer *peer;
-	uint8_t *plain = pkt->data + sizeof(*hdr);
-	size_t clen = pkt->len - sizeof(*hdr);
 	uint64_t counter;
-	size_t inner;
-	int family;
 
+	if (unlikely(len < LR_DATA_OVERHEAD)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_runt);
+		return;
+	}
 	entry = lr_index_table_lookup(&w->dp->index, le32toh(hdr->receiver_index),
 				      LR_INDEX_KEYPAIR);
 	if (unlikely(!entry)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_unknown_index);
-		return false;
+		return;
 	}
 	kp = entry->keypair;
-	peer = kp->peer;
 	/* Only the owner touches the replay window: pass the datagram on, still encrypted. */
-	if (unlikely(peer->owner != w->id)) {
-		lr_handoff_push(w, peer->owner, LR_HANDOFF_RX, pkt);
-		return false;
+	if (unlikely(kp->peer->owner != w->id)) {
+		lr_handoff_push(w, kp->peer->owner, LR_HANDOFF_RX, data, len, &pkt->addr);
+		return;
 	}
 	counter = le64toh(hdr->counter);
 	if (unlikely(w->now - kp->birth_ns >= lr_timing.reject_after_time ||
 		     counter >= LR_REJECT_AFTER_MESSAGES)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_expired_session);
-		return false;
+		return;
 	}
-	if (unlikely(!lr_aead_open(plain, plain, clen, NULL, 0, counter, kp->recv_key))) {
-		lr_stats_drop(&w->dp->stats, LR_DROP_decrypt_failed);
-		return false;
-	}
-	/* The window is updated only after authentication, so forged counters cannot move it. */
-	if (unlikely(!lr_replay_check(&kp->replay, counter, LR_REJECT_AFTER_MESSAGES))) {
-		lr_stats_drop(&w->dp->stats, LR_DROP_replay);
-		return false;
-	}
-	authenticated(w, peer, kp, pkt);
-	clen -= LR_TAG_LEN;
-	timers_received(w, peer, clen != 0);
-	if (clen == 0)
-		return false; /* keepalive */
-	inner = lr_ip_packet_len(plain, clen, &family);
-	if (unlikely(!inner)) {
-		lr_stats_drop(&w->dp->stats, LR_DROP_bad_inner_packet);
-		return false;
-	}
-	/* Cryptokey routing, receive side: the source must be one this peer may use. */
-	if (unlikely(!snap ||
-		     lr_allowedips_lookup(&snap->routes, family, lr_ip_src(plain, family)) != peer)) {
-		lr_stats_drop(&w->dp->stats, LR_DROP_inner_src_not_allowed);
-		return false;
-	}
-	pkt->data = plain;
-	pkt->len = (uint32_t)inner;
-	lr_worker_submit_tun_write(w, pkt);
-	return true;
+	m = &w->rx_msgs[rx->n_msgs];
+	op = &w->ops[rx->n_msgs++];
+	m->kp = kp;
+	m->pkt = pkt;
+	m->src = &pkt->addr;
+	m->datagram_len = (uint32_t)len;
+	m->counter = counter;
+	op->dst = data + sizeof(*hdr);
+	op->src = op->dst;
+	op->len = len - sizeof(*hdr);
+	op->counter = counter;
+	op->key = kp->recv_key;
 }
 
-static bool receive_one(struct lr_worker *w, struct lr_snapshot *snap, struct lr_pkt *pkt)
+static void classify(struct lr_worker *w, struct rx_pass *rx, struct lr_pkt *pkt, uint8_t *data,
+		     size_t len)
 {
 	uint32_t type;
 
-	if (unlikely(pkt->len < sizeof(struct lr_msg_header))) {
+	if (unlikely(len < sizeof(struct lr_msg_header))) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_runt);
-		return false;
+		return;
 	}
 	/* The whole little-endian word must match: the three reserved bytes are zero. */
-	memcpy(&type, pkt->data, sizeof(type));
+	memcpy(&type, data, sizeof(type));
 	switch (le32toh(type)) {
 	case LR_MSG_DATA:
-		if (unlikely(pkt->len < LR_DATA_OVERHEAD)) {
-			lr_stats_drop(&w->dp->stats, LR_DROP_runt);
-			return false;
-		}
-		return receive_data(w, snap, pkt);
+		classify_data(w, rx, pkt, data, len);
+		break;
 	case LR_MSG_INITIATION:
-		to_control(w, pkt, sizeof(struct lr_msg_initiation));
-		return false;
+		to_control(w, data, len, &pkt->addr, sizeof(struct lr_msg_initiation));
+		break;
 	case LR_MSG_RESPONSE:
-		to_control(w, pkt, sizeof(struct lr_msg_response));
-		return false;
+		to_control(w, data, len, &pkt->addr, sizeof(struct lr_msg_response));
+		break;
 	case LR_MSG_COOKIE:
-		to_control(w, pkt, sizeof(struct lr_msg_cookie));
-		return false;
+		to_control(w, data, len, &pkt->addr, sizeof(struct lr_msg_cookie));
+		break;
 	default:
 		lr_stats_drop(&w->dp->stats, LR_DROP_unknown_type);
-		return false;
+		break;
+	}
+}
+
+/* After decryption: replay window, roaming, timers, inner checks. Adds good packets to the
+ * list that is coalesced and written. */
+static void accept_msg(struct lr_worker *w, struct rx_pass *rx, unsigned i)
+{
+	struct lr_aead_batch_op *op = &w->ops[i];
+	struct lr_rx_msg *m = &w->rx_msgs[i];
+	struct lr_peer *peer = m->kp->peer;
+	size_t plen = op->len - LR_TAG_LEN, inner;
+	int family;
+
+	if (unlikely(!op->ok)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_decrypt_failed);
+		return;
+	}
+	/* The window is updated only after authentication, so forged counters cannot move it. */
+	if (unlikely(!lr_replay_check(&m->kp->replay, m->counter, LR_REJECT_AFTER_MESSAGES))) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_replay);
+		return;
+	}
+	authenticated(w, peer, m->kp, m);
+	timers_received(w, peer, plen != 0);
+	if (plen == 0)
+		return; /* keepalive */
+	inner = lr_ip_packet_len(op->dst, plen, &family);
+	if (unlikely(!inner)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_bad_inner_packet);
+		return;
+	}
+	/* Cryptokey routing, receive side: the source must be one this peer may use. */
+	if (unlikely(!rx->snap || lr_allowedips_lookup(&rx->snap->routes, family,
+						       lr_ip_src(op->dst, family)) != peer)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_inner_src_not_allowed);
+		return;
+	}
+	w->inner[rx->n_inner].data = op->dst;
+	w->inner[rx->n_inner].len = inner;
+	rx->n_inner++;
+}
+
+/* Merges TCP runs and writes every group to TUN from a fresh buffer, so the receive buffers
+ * can go back to the pool at once. */
+static void write_inner(struct lr_worker *w, struct rx_pass *rx)
+{
+	bool vnet = w->dp->tun_vnet_hdr;
+	int n_groups;
+
+	if (!rx->n_inner)
+		return;
+	if (vnet) {
+		n_groups = lr_offload_coalesce(w->inner, rx->n_inner, w->groups, w->next);
+	} else {
+		/* Without a virtio-net header the device takes plain packets only. */
+		for (unsigned i = 0; i < rx->n_inner; i++) {
+			w->groups[i] = (struct lr_offload_group){ .head = (uint16_t)i,
+								  .tail = (uint16_t)i,
+								  .count = 1,
+								  .len = (uint32_t)w->inner[i].len };
+			w->next[i] = LR_OFFLOAD_END;
+		}
+		n_groups = (int)rx->n_inner;
+	}
+	for (int g = 0; g < n_groups; g++) {
+		struct lr_pkt *out = lr_worker_pkt_get(w);
+		int len;
+
+		if (unlikely(!out)) {
+			lr_stats_drop(&w->dp->stats, LR_DROP_no_buffer);
+			continue;
+		}
+		if (vnet) {
+			len = lr_offload_coalesce_build(w->inner, w->next, &w->groups[g], out->buf,
+							LR_PKT_BUF_SIZE);
+		} else {
+			len = (int)w->inner[w->groups[g].head].len;
+			memcpy(out->buf, w->inner[w->groups[g].head].data, (size_t)len);
+		}
+		if (likely(len > 0))
+			lr_worker_submit_tun_write(w, out, out->buf, (size_t)len);
+		else
+			lr_stats_drop(&w->dp->stats, LR_DROP_bad_inner_packet);
+		lr_worker_pkt_put(w, out);
 	}
 }
 
 void lr_receive_batch(struct lr_worker *w, struct lr_batch *b)
 {
-	struct lr_snapshot *snap = atomic_load_explicit(&w->dp->snapshot, memory_order_acquire);
+	struct rx_pass rx = { .n_msgs = 0, .n_inner = 0 };
 
+	rx.snap = atomic_load_explicit(&w->dp->snapshot, memory_order_acquire);
 	for (unsigned i = 0; i < b->n; i++) {
-		if (!receive_one(w, snap, b->pkts[i]))
-			lr_worker_pkt_put(w, b->pkts[i]);
+		struct lr_pkt *pkt = b->pkts[i];
+		size_t seg = pkt->gso_size ? pkt->gso_size : pkt->len;
+
+		/* A GRO receive is messages of seg bytes, the last possibly shorter. Each pass
+		 * has room for LR_MSGS_MAX: a full batch of full GRO receives. */
+		for (size_t off = 0; off < pkt->len && rx.n_msgs < LR_MSGS_MAX; off += seg) {
+			size_t len = pkt->len - off < seg ? pkt->len - off : seg;
+
+			classify(w, &rx, pkt, pkt->data + off, len);
+		}
 	}
+	if (rx.n_msgs)
+		lr_aead_batch_open(w->aead, w->ops, rx.n_msgs);
+	for (unsigned i = 0; i < rx.n_msgs; i++)
+		accept_msg(w, &rx, i);
+	write_inner(w, &rx);
+	for (unsigned i = 0; i < b->n; i++)
+		lr_worker_pkt_put(w, b->pkts[i]);
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -12,6 +13,31 @@ int lr_socket_set_fwmark(int fd, uint32_t fwmark)
 	if (setsockopt(fd, SOL_SOCKET, SO_MARK, &fwmark, sizeof(fwmark)) < 0)
 		return -errno;
 	return 0;
+}
+
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
+bool lr_socket_enable_gro(int fd)
+{
+	int one = 1;
+
+	return setsockopt(fd, IPPROTO_UDP, UDP_GRO, &one, sizeof(one)) == 0;
+}
+
+bool lr_socket_probe_gso(int fd)
+{
+	int size = 1280, zero = 0;
+
+	/* Setting a socket-wide segment size and clearing it again proves the option exists;
+	 * each send then sets its own size in a control message. */
+	if (setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &size, sizeof(size)) < 0)
+		return false;
+	return setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
 }
 
 static int bind_family(int family, uint16_t port, uint32_t fwmark, bool reuseport,

@@ -3,6 +3,7 @@
 #ifndef LR_DATAPLANE_SOCKET_H
 #define LR_DATAPLANE_SOCKET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "common/sockaddr.h"
@@ -18,6 +19,10 @@ int lr_socket_open(uint16_t port, uint32_t fwmark, int *family, uint16_t *bound_
 int lr_socket_open_group(unsigned n, uint16_t port, uint32_t fwmark, int fds[], int *family,
 			 uint16_t *bound_port);
 int lr_socket_set_fwmark(int fd, uint32_t fwmark);
+/* Turns on UDP GRO (coalesced receives); returns true if the kernel took it. */
+bool lr_socket_enable_gro(int fd);
+/* True if the socket takes UDP_SEGMENT (GSO sends). */
+bool lr_socket_probe_gso(int fd);
 /* One datagram from the control thread (handshakes); returns 0 or a negative errno. */
 int lr_socket_send(int fd, int family, const union lr_sockaddr *dst, const void *buf,
 		   size_t len);

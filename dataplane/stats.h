@@ -14,6 +14,8 @@
 	X(staged_full, "no session yet and the peer's staging queue is full")                \
 	X(staged_too_big, "no session yet and the packet is too big to stage")               \
 	X(send_error, "sending a UDP datagram failed")                                       \
+	X(bad_offload, "TUN super-packet with a virtio-net header we cannot segment")         \
+	X(no_buffer, "the worker's buffer pool is exhausted (bounded queue full)")          \
 	X(runt, "UDP datagram shorter than its message type")                                \
 	X(unknown_type, "UDP datagram of an unknown message type")                           \
 	X(bad_handshake_size, "handshake message of the wrong size")                         \

@@ -1,9 +1,10 @@
-/* The data-plane worker: one io_uring loop that keeps reads armed on the TUN queue and the UDP
+/* The data-plane worker: one io_uring loop that keeps reads armed on its TUN queue and its UDP
  * socket, reaps completions in batches, and hands each batch to send.c or receive.c. Nothing
  * here blocks except the wait for completions, allocates after start-up, or logs per packet. */
 #include "dataplane/worker.h"
 
 #include <errno.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -12,23 +13,52 @@
 
 #include "common/clock.h"
 #include "common/compiler.h"
-#include "common/log.h"
 
-static inline uint64_t op_data(enum lr_op op, unsigned idx)
-{
-	return ((uint64_t)op << 32) | idx;
-}
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
 
 struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w)
 {
+	struct lr_pkt *pkt;
+
 	if (unlikely(!w->n_free))
 		return NULL;
-	return &w->pkts[w->free_list[--w->n_free]];
+	pkt = &w->pkts[w->free_list[--w->n_free]];
+	pkt->refs = 1;
+	pkt->gso_size = 0;
+	return pkt;
 }
 
 void lr_worker_pkt_put(struct lr_worker *w, struct lr_pkt *pkt)
 {
-	w->free_list[w->n_free++] = pkt->idx;
+	if (--pkt->refs == 0)
+		w->free_list[w->n_free++] = pkt->idx;
+}
+
+static struct lr_io *io_get(struct lr_worker *w, struct lr_pkt *pkt, enum lr_op op)
+{
+	struct lr_io *io;
+
+	if (unlikely(!w->n_free_ios))
+		return NULL;
+	io = &w->ios[w->free_ios[--w->n_free_ios]];
+	io->pkt = pkt;
+	io->op = (uint8_t)op;
+	if (pkt)
+		pkt->refs++;
+	return io;
+}
+
+static void io_put(struct lr_worker *w, struct lr_io *io)
+{
+	if (io->pkt)
+		lr_worker_pkt_put(w, io->pkt);
+	io->pkt = NULL;
+	w->free_ios[w->n_free_ios++] = io->idx;
 }
 
 static struct io_uring_sqe *get_sqe(struct lr_worker *w)
@@ -36,69 +66,98 @@ static struct io_uring_sqe *get_sqe(struct lr_worker *w)
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
 
 	if (unlikely(!sqe)) {
-		/* The SQ is sized for every buffer plus the wake read, so this only happens when
-		 * earlier entries were not yet submitted: flush them and retry. */
+		/* Full of entries not yet submitted: submit them and retry. */
 		io_uring_submit(&w->ring);
 		sqe = io_uring_get_sqe(&w->ring);
 	}
 	return sqe;
 }
 
-void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const union lr_sockaddr *dst)
+/* An operation and its SQE, or neither (counted as a drop of cause). */
+static struct io_uring_sqe *prep(struct lr_worker *w, struct lr_pkt *pkt, enum lr_op op,
+				 struct lr_io **out)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe;
+	struct lr_io *io = io_get(w, pkt, op);
 
+	if (unlikely(!io))
+		return NULL;
+	sqe = get_sqe(w);
 	if (unlikely(!sqe)) {
-		lr_stats_drop(&w->dp->stats, LR_DROP_send_error);
-		lr_worker_pkt_put(w, pkt);
-		return;
+		io_put(w, io);
+		return NULL;
 	}
-	memset(&pkt->msg, 0, sizeof(pkt->msg));
-	if (w->dp->udp_family == AF_INET6) {
-		lr_sockaddr_map6(&pkt->name, dst);
-		pkt->msg.msg_namelen = sizeof(struct sockaddr_in6);
-	} else {
-		memcpy(&pkt->name, &dst->in4, sizeof(dst->in4));
-		pkt->msg.msg_namelen = sizeof(struct sockaddr_in);
-	}
-	pkt->iov.iov_base = pkt->data;
-	pkt->iov.iov_len = pkt->len;
-	pkt->msg.msg_name = &pkt->name;
-	pkt->msg.msg_iov = &pkt->iov;
-	pkt->msg.msg_iovlen = 1;
-	io_uring_prep_sendmsg(sqe, w->udp_fd, &pkt->msg, 0);
-	io_uring_sqe_set_data64(sqe, op_data(LR_OP_UDP_SEND, pkt->idx));
+	io_uring_sqe_set_data64(sqe, io->idx);
+	*out = io;
+	return sqe;
 }
 
-void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt)
+void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const uint8_t *data,
+			   size_t len, uint16_t gso_size, const union lr_sockaddr *dst)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe;
+	struct lr_io *io;
 
+	sqe = prep(w, pkt, LR_OP_UDP_SEND, &io);
 	if (unlikely(!sqe)) {
-		lr_stats_drop(&w->dp->stats, LR_DROP_tun_write_error);
-		lr_worker_pkt_put(w, pkt);
+		lr_stats_drop(&w->dp->stats, LR_DROP_send_error);
 		return;
 	}
-	io_uring_prep_write(sqe, w->tun_fd, pkt->data, pkt->len, 0);
-	io_uring_sqe_set_data64(sqe, op_data(LR_OP_TUN_WRITE, pkt->idx));
+	memset(&io->msg, 0, sizeof(io->msg));
+	if (w->dp->udp_family == AF_INET6) {
+		lr_sockaddr_map6(&io->name, dst);
+		io->msg.msg_namelen = sizeof(struct sockaddr_in6);
+	} else {
+		memcpy(&io->name, &dst->in4, sizeof(dst->in4));
+		io->msg.msg_namelen = sizeof(struct sockaddr_in);
+	}
+	io->iov.iov_base = (void *)data;
+	io->iov.iov_len = len;
+	io->msg.msg_name = &io->name;
+	io->msg.msg_iov = &io->iov;
+	io->msg.msg_iovlen = 1;
+	if (gso_size && len > gso_size) {
+		struct cmsghdr *cm = &io->ctrl.align;
+
+		io->msg.msg_control = io->ctrl.buf;
+		io->msg.msg_controllen = CMSG_SPACE(sizeof(uint16_t));
+		cm->cmsg_level = SOL_UDP;
+		cm->cmsg_type = UDP_SEGMENT;
+		cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+		memcpy(CMSG_DATA(cm), &gso_size, sizeof(gso_size));
+	}
+	io_uring_prep_sendmsg(sqe, w->udp_fd, &io->msg, 0);
+}
+
+void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt, const uint8_t *data,
+				size_t len)
+{
+	struct io_uring_sqe *sqe;
+	struct lr_io *io;
+
+	sqe = prep(w, pkt, LR_OP_TUN_WRITE, &io);
+	if (unlikely(!sqe)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_tun_write_error);
+		return;
+	}
+	io_uring_prep_write(sqe, w->tun_fd, data, (unsigned)len, 0);
 }
 
 static bool arm_tun_read(struct lr_worker *w)
 {
 	struct lr_pkt *pkt = lr_worker_pkt_get(w);
 	struct io_uring_sqe *sqe;
+	struct lr_io *io;
 
 	if (!pkt)
 		return false;
-	sqe = get_sqe(w);
-	if (!sqe) {
-		lr_worker_pkt_put(w, pkt);
+	sqe = prep(w, pkt, LR_OP_TUN_READ, &io);
+	lr_worker_pkt_put(w, pkt); /* the operation holds it now */
+	if (!sqe)
 		return false;
-	}
-	pkt->data = pkt->buf + LR_PKT_HEADROOM;
-	/* TUN reads at offset -1: "current position", which a character device ignores. */
-	io_uring_prep_read(sqe, w->tun_fd, pkt->data, LR_PKT_MAX_PLAIN, (uint64_t)-1);
-	io_uring_sqe_set_data64(sqe, op_data(LR_OP_TUN_READ, pkt->idx));
+	pkt->data = pkt->buf;
+	/* Offset -1: "current position", which a character device ignores. */
+	io_uring_prep_read(sqe, w->tun_fd, pkt->data, LR_TUN_READ_MAX, (uint64_t)-1);
 	w->tun_reads_armed++;
 	return true;
 }
@@ -107,36 +166,38 @@ static bool arm_udp_recv(struct lr_worker *w)
 {
 	struct lr_pkt *pkt = lr_worker_pkt_get(w);
 	struct io_uring_sqe *sqe;
+	struct lr_io *io;
 
 	if (!pkt)
 		return false;
-	sqe = get_sqe(w);
-	if (!sqe) {
-		lr_worker_pkt_put(w, pkt);
+	sqe = prep(w, pkt, LR_OP_UDP_RECV, &io);
+	lr_worker_pkt_put(w, pkt);
+	if (!sqe)
 		return false;
-	}
-	memset(&pkt->msg, 0, sizeof(pkt->msg));
+	memset(&io->msg, 0, sizeof(io->msg));
 	pkt->data = pkt->buf;
-	pkt->iov.iov_base = pkt->buf;
-	pkt->iov.iov_len = LR_PKT_BUF_SIZE;
-	pkt->msg.msg_name = &pkt->name;
-	pkt->msg.msg_namelen = sizeof(pkt->name);
-	pkt->msg.msg_iov = &pkt->iov;
-	pkt->msg.msg_iovlen = 1;
-	io_uring_prep_recvmsg(sqe, w->udp_fd, &pkt->msg, 0);
-	io_uring_sqe_set_data64(sqe, op_data(LR_OP_UDP_RECV, pkt->idx));
+	io->iov.iov_base = pkt->buf;
+	io->iov.iov_len = 65536;
+	io->msg.msg_name = &io->name;
+	io->msg.msg_namelen = sizeof(io->name);
+	io->msg.msg_iov = &io->iov;
+	io->msg.msg_iovlen = 1;
+	io->msg.msg_control = io->ctrl.buf;
+	io->msg.msg_controllen = sizeof(io->ctrl.buf);
+	io_uring_prep_recvmsg(sqe, w->udp_fd, &io->msg, 0);
 	w->udp_recvs_armed++;
 	return true;
 }
 
 static void arm_wake(struct lr_worker *w)
 {
-	struct io_uring_sqe *sqe = get_sqe(w);
+	struct io_uring_sqe *sqe;
+	struct lr_io *io;
 
+	sqe = prep(w, NULL, LR_OP_WAKE, &io);
 	if (!sqe)
-		return; /* re-armed on the next loop pass, see rearm() */
+		return; /* re-armed on the next loop pass, see worker_main() */
 	io_uring_prep_read(sqe, w->wake_fd, &w->wake_buf, sizeof(w->wake_buf), 0);
-	io_uring_sqe_set_data64(sqe, op_data(LR_OP_WAKE, 0));
 }
 
 /* Keep the receive side full. Receives are armed before TUN reads so that under pressure the
@@ -149,13 +210,14 @@ static void rearm(struct lr_worker *w)
 		;
 }
 
-static void complete_tun_read(struct lr_worker *w, struct lr_pkt *pkt, int res,
+static void complete_tun_read(struct lr_worker *w, struct lr_io *io, int res,
 			      struct lr_batch *tx)
 {
+	struct lr_pkt *pkt = io->pkt;
+
 	w->tun_reads_armed--;
 	if (unlikely(res <= 0)) {
-		lr_worker_pkt_put(w, pkt);
-		if (res == -EINTR || res == -EAGAIN || res == 0)
+		if (res == -EINTR || res == -EAGAIN || res == 0 || res == -ECANCELED)
 			return;
 		lr_stats_drop(&w->dp->stats, LR_DROP_tun_read_error);
 		/* EBADFD/EIO: the interface was deleted (wg-quick down). The daemon exits. */
@@ -167,50 +229,70 @@ static void complete_tun_read(struct lr_worker *w, struct lr_pkt *pkt, int res,
 		return;
 	}
 	pkt->len = (uint32_t)res;
+	pkt->refs++; /* the batch's reference, dropped by send.c */
 	tx->pkts[tx->n++] = pkt;
 }
 
-static void complete_udp_recv(struct lr_worker *w, struct lr_pkt *pkt, int res,
+static uint16_t gro_size(const struct msghdr *msg)
+{
+	const struct cmsghdr *cm;
+
+	for (cm = CMSG_FIRSTHDR(msg); cm; cm = CMSG_NXTHDR((struct msghdr *)msg, (struct cmsghdr *)cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int size;
+
+			memcpy(&size, CMSG_DATA(cm), sizeof(size));
+			return size > 0 && size < 65536 ? (uint16_t)size : 0;
+		}
+	}
+	return 0;
+}
+
+static void complete_udp_recv(struct lr_worker *w, struct lr_io *io, int res,
 			      struct lr_batch *rx)
 {
+	struct lr_pkt *pkt = io->pkt;
+
 	w->udp_recvs_armed--;
-	if (unlikely(res <= 0 || (pkt->msg.msg_flags & MSG_TRUNC))) {
-		lr_worker_pkt_put(w, pkt);
+	if (unlikely(res <= 0 || (io->msg.msg_flags & MSG_TRUNC))) {
+		/* An empty datagram is a runt like any too-short one; errors (an ICMP error
+		 * queued on the socket) are not packets at all. */
+		if (res == 0 || (res > 0 && (io->msg.msg_flags & MSG_TRUNC)))
+			lr_stats_drop(&w->dp->stats, LR_DROP_runt);
 		return;
 	}
 	pkt->len = (uint32_t)res;
-	lr_sockaddr_unmap(&pkt->addr, (const union lr_sockaddr *)&pkt->name);
+	pkt->gso_size = gro_size(&io->msg);
+	lr_sockaddr_unmap(&pkt->addr, (const union lr_sockaddr *)&io->name);
+	pkt->refs++;
 	rx->pkts[rx->n++] = pkt;
 }
 
 static void complete(struct lr_worker *w, struct io_uring_cqe *cqe, struct lr_batch *tx,
 		     struct lr_batch *rx, bool *woken)
 {
-	uint64_t data = io_uring_cqe_get_data64(cqe);
-	enum lr_op op = (enum lr_op)(data >> 32);
-	struct lr_pkt *pkt = &w->pkts[(uint32_t)data % LR_WORKER_POOL];
+	struct lr_io *io = &w->ios[io_uring_cqe_get_data64(cqe) % LR_WORKER_IOS];
 
-	switch (op) {
+	switch (io->op) {
 	case LR_OP_TUN_READ:
-		complete_tun_read(w, pkt, cqe->res, tx);
+		complete_tun_read(w, io, cqe->res, tx);
 		break;
 	case LR_OP_UDP_RECV:
-		complete_udp_recv(w, pkt, cqe->res, rx);
+		complete_udp_recv(w, io, cqe->res, rx);
 		break;
 	case LR_OP_UDP_SEND:
 		if (unlikely(cqe->res < 0))
 			lr_stats_drop(&w->dp->stats, LR_DROP_send_error);
-		lr_worker_pkt_put(w, pkt);
 		break;
 	case LR_OP_TUN_WRITE:
 		if (unlikely(cqe->res < 0))
 			lr_stats_drop(&w->dp->stats, LR_DROP_tun_write_error);
-		lr_worker_pkt_put(w, pkt);
 		break;
 	case LR_OP_WAKE:
 		*woken = true;
 		break;
 	}
+	io_put(w, io);
 }
 
 static void run_batch(struct lr_worker *w, struct lr_batch *tx, struct lr_batch *rx)
@@ -238,12 +320,9 @@ static void *worker_main(void *arg)
 
 		/* Offline while asleep: the control thread may reclaim without waiting for us. */
 		lr_qsbr_offline(w->qsbr);
-		if (io_uring_submit_and_wait(&w->ring, 1) < 0 && errno != EINTR) {
-			/* submit_and_wait returns -errno; EINTR and EBUSY are retried. */
-		}
+		io_uring_submit_and_wait(&w->ring, 1);
 		lr_qsbr_online(&w->dp->qsbr, w->qsbr);
-		/* Batch size is bounded by LR_BATCH_MAX so that tx and rx never overflow: each
-		 * completion adds at most one packet to one of them. */
+		/* Each completion adds at most one packet to tx or rx, so LR_BATCH_MAX bounds both. */
 		while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, LR_BATCH_MAX)) > 0) {
 			for (i = 0; i < n; i++)
 				complete(w, cqes[i], &tx, &rx, &woken);
@@ -264,6 +343,11 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+static size_t arena_size(void)
+{
+	return (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE;
+}
+
 static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned id)
 {
 	int ret;
@@ -272,8 +356,8 @@ static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned i
 	w->id = id;
 	w->tun_fd = dp->tun_fds[id];
 	w->udp_fd = dp->udp_fds[id];
-	w->arena = mmap(NULL, (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE, PROT_READ | PROT_WRITE,
-			MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	w->arena = mmap(NULL, arena_size(), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			-1, 0);
 	if (w->arena == MAP_FAILED)
 		return -ENOMEM;
 	for (unsigned i = 0; i < LR_WORKER_POOL; i++) {
@@ -282,10 +366,18 @@ static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned i
 		w->free_list[i] = (uint16_t)(LR_WORKER_POOL - 1 - i);
 	}
 	w->n_free = LR_WORKER_POOL;
+	for (unsigned i = 0; i < LR_WORKER_IOS; i++) {
+		w->ios[i].idx = (uint16_t)i;
+		w->free_ios[i] = (uint16_t)(LR_WORKER_IOS - 1 - i);
+	}
+	w->n_free_ios = LR_WORKER_IOS;
+	ret = lr_aead_batch_ctx_create(&w->aead, 0);
+	if (ret)
+		goto err_arena;
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->wake_fd < 0) {
 		ret = -errno;
-		goto err_arena;
+		goto err_aead;
 	}
 	ret = io_uring_queue_init(LR_WORKER_RING, &w->ring, 0);
 	if (ret < 0)
@@ -301,9 +393,21 @@ err_ring:
 	io_uring_queue_exit(&w->ring);
 err_wake:
 	close(w->wake_fd);
+err_aead:
+	lr_aead_batch_ctx_destroy(w->aead);
 err_arena:
-	munmap(w->arena, (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE);
+	munmap(w->arena, arena_size());
 	return ret;
+}
+
+static void worker_teardown(struct lr_worker *w)
+{
+	/* Exiting the ring cancels the reads still armed; only then are the buffers free. */
+	io_uring_queue_exit(&w->ring);
+	close(w->wake_fd);
+	lr_aead_batch_ctx_destroy(w->aead);
+	munmap(w->arena, arena_size());
+	free(w);
 }
 
 static int worker_start(struct lr_dataplane *dp, unsigned id, struct lr_worker **out)
@@ -314,21 +418,17 @@ static int worker_start(struct lr_dataplane *dp, unsigned id, struct lr_worker *
 	if (!w)
 		return -ENOMEM;
 	ret = worker_setup(w, dp, id);
-	if (ret)
-		goto err_free;
+	if (ret) {
+		free(w);
+		return ret;
+	}
 	ret = -pthread_create(&w->thread, NULL, worker_main, w);
-	if (ret)
-		goto err_setup;
+	if (ret) {
+		worker_teardown(w);
+		return ret;
+	}
 	*out = w;
 	return 0;
-
-err_setup:
-	io_uring_queue_exit(&w->ring);
-	close(w->wake_fd);
-	munmap(w->arena, (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE);
-err_free:
-	free(w);
-	return ret;
 }
 
 static void worker_stop(struct lr_worker *w)
@@ -336,11 +436,7 @@ static void worker_stop(struct lr_worker *w)
 	atomic_store(&w->stop, true);
 	eventfd_write(w->wake_fd, 1);
 	pthread_join(w->thread, NULL);
-	/* Exiting the ring cancels the reads still armed; only then are the buffers free. */
-	io_uring_queue_exit(&w->ring);
-	close(w->wake_fd);
-	munmap(w->arena, (size_t)LR_WORKER_POOL * LR_PKT_BUF_SIZE);
-	free(w);
+	worker_teardown(w);
 }
 
 int lr_dataplane_start(struct lr_dataplane *dp)

@@ -1,5 +1,6 @@
-/* One data-plane worker's private state: its io_uring, its packet buffers and the batches it
- * moves between stages. Shared only inside dataplane/ (worker.c, send.c, receive.c). */
+/* One data-plane worker's private state: its io_uring, its packet buffers, the io_uring
+ * operations in flight, and the batches it moves between stages. Shared only inside dataplane/
+ * (worker.c, send.c, receive.c, handoff.c). */
 #ifndef LR_DATAPLANE_WORKER_H
 #define LR_DATAPLANE_WORKER_H
 
@@ -10,21 +11,27 @@
 #include <sys/socket.h>
 #include <sys/uio.h>
 
+#include "crypto/aead_batch.h"
 #include "dataplane/dataplane.h"
+#include "tun/offload.h"
 
-/* A buffer holds one packet with room for the data header in front and the padding and tag
- * behind, so encryption and decryption both happen in place. 64 KiB covers any MTU the TUN
- * device can have; pages a packet never touches are never faulted in. */
+/* A buffer holds one TUN read (a virtio-net header and a super-packet of up to 64 KiB), one UDP
+ * receive (up to 64 KiB of GRO-coalesced datagrams), or one train of encrypted messages, whose
+ * framing (header, padding, tag per segment) makes it up to a few percent larger than the
+ * super-packet it came from. Pages a packet never touches are never faulted in. */
 #define LR_PKT_HEADROOM sizeof(struct lr_msg_data)
-#define LR_PKT_TAILROOM (LR_PADDING_MULTIPLE + LR_TAG_LEN)
-#define LR_PKT_BUF_SIZE (65536 + LR_PKT_HEADROOM + LR_PKT_TAILROOM)
-#define LR_PKT_MAX_PLAIN (LR_PKT_BUF_SIZE - LR_PKT_HEADROOM - LR_PKT_TAILROOM)
+#define LR_PKT_BUF_SIZE (128 * 1024)
+#define LR_TUN_READ_MAX (LR_VNET_HDR_LEN + 65535)
 
 #define LR_WORKER_POOL 256      /* buffers per worker: bounds everything queued inside it */
+#define LR_WORKER_IOS 1024      /* io_uring operations in flight, at most */
 #define LR_WORKER_TUN_READS 32  /* reads kept armed on the TUN queue */
 #define LR_WORKER_UDP_RECVS 32  /* receives kept armed on the UDP socket */
-#define LR_WORKER_RING 1024     /* submission queue entries */
-#define LR_BATCH_MAX 64
+#define LR_WORKER_RING 2048     /* submission queue entries */
+#define LR_BATCH_MAX 64         /* completions reaped per pass */
+#define LR_TRAIN_MAX_SEGS LR_GSO_MAX_SEGS
+#define LR_UDP_MAX_PAYLOAD 65507 /* the UDP length field's limit, minus the IPv4 header */
+#define LR_MSGS_MAX (LR_BATCH_MAX * LR_TRAIN_MAX_SEGS) /* messages one pass can produce */
 
 enum lr_op {
 	LR_OP_TUN_READ = 1,
@@ -39,15 +46,50 @@ struct lr_pkt {
 	uint8_t *data; /* start of the bytes the current stage works on */
 	uint32_t len;
 	uint16_t idx;
-	union lr_sockaddr addr;   /* datagram source (receive) */
-	struct sockaddr_in6 name; /* msg_name for the io_uring op in flight */
+	uint16_t refs;          /* io_uring operations still using the buffer */
+	uint16_t gso_size;      /* receive: the GRO segment size, 0 for one datagram */
+	union lr_sockaddr addr; /* datagram source (receive) */
+};
+
+/* One io_uring operation in flight and what the kernel reads from us until it completes. */
+struct lr_io {
+	struct lr_pkt *pkt;
 	struct msghdr msg;
 	struct iovec iov;
+	struct sockaddr_in6 name;
+	union {
+		struct cmsghdr align;
+		uint8_t buf[CMSG_SPACE(sizeof(int))];
+	} ctrl;
+	uint16_t idx;
+	uint8_t op;
 };
 
 struct lr_batch {
 	struct lr_pkt *pkts[LR_BATCH_MAX];
 	unsigned n;
+};
+
+/* A train: equal-size messages to one peer in one buffer, sent with one UDP GSO sendmsg. */
+struct lr_train {
+	struct lr_pkt *pkt;
+	struct lr_peer *peer;
+	struct lr_keypair *kp;
+	union lr_sockaddr dst;
+	size_t stride;   /* size of every message but the last */
+	size_t used;     /* bytes of messages so far */
+	unsigned count;
+	unsigned first_op; /* its messages' AEAD ops: first_op .. first_op + count - 1 */
+	bool closed;     /* ended by a shorter message: nothing may follow */
+};
+
+/* A decrypted datagram waiting for the replay check and the TUN write. */
+struct lr_rx_msg {
+	struct lr_keypair *kp;
+	struct lr_pkt *pkt;
+	union lr_sockaddr *src;
+	uint32_t datagram_len;
+	uint64_t counter;
 };
 
 struct lr_worker {
@@ -58,6 +100,7 @@ struct lr_worker {
 	struct io_uring ring;
 	pthread_t thread;
 	struct lr_qsbr_reader *qsbr;
+	struct lr_aead_batch_ctx *aead;
 	int wake_fd;
 	uint64_t wake_buf;
 	_Atomic bool stop;
@@ -67,19 +110,34 @@ struct lr_worker {
 	struct lr_pkt pkts[LR_WORKER_POOL];
 	uint16_t free_list[LR_WORKER_POOL];
 	unsigned n_free;
+	struct lr_io ios[LR_WORKER_IOS];
+	uint16_t free_ios[LR_WORKER_IOS];
+	unsigned n_free_ios;
 	uint8_t *arena;
+	/* Scratch for one pass, reused: never allocated on the packet path. */
+	struct lr_aead_batch_op ops[LR_MSGS_MAX];
+	struct lr_rx_msg rx_msgs[LR_MSGS_MAX];
+	struct lr_offload_pkt inner[LR_MSGS_MAX];
+	struct lr_offload_group groups[LR_MSGS_MAX];
+	uint16_t next[LR_MSGS_MAX];
+	uint16_t seg_len[LR_TRAIN_MAX_SEGS];
 };
 
 /* worker.c: buffers and submissions. */
 void lr_worker_wake(struct lr_worker *w);
 struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w);
+/* Drops the caller's reference; the buffer returns to the pool when no operation uses it. */
 void lr_worker_pkt_put(struct lr_worker *w, struct lr_pkt *pkt);
-/* Queue a send of pkt->data/len to dst; takes ownership of pkt. */
-void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const union lr_sockaddr *dst);
-/* Queue a TUN write of pkt->data/len; takes ownership of pkt. */
-void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt);
+/* Queue a send of len bytes at data (inside pkt's buffer) to dst, as messages of gso_size
+ * bytes (0: one datagram). Takes a reference on pkt for the operation. */
+void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const uint8_t *data,
+			   size_t len, uint16_t gso_size, const union lr_sockaddr *dst);
+/* Queue a TUN write of len bytes at data inside pkt; takes a reference for the operation. */
+void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt, const uint8_t *data,
+				size_t len);
 
-/* send.c: TUN -> peers. */
+/* send.c: TUN -> peers. pkt->data points at what the TUN read returned (a virtio-net header
+ * first when the device has one). */
 void lr_send_batch(struct lr_worker *w, struct lr_batch *b);
 void lr_send_handle_requests(struct lr_worker *w);
 
@@ -87,9 +145,9 @@ void lr_send_handle_requests(struct lr_worker *w);
 void lr_receive_batch(struct lr_worker *w, struct lr_batch *b);
 
 /* handoff.c: packets for peers another worker owns. */
-/* Copies pkt's bytes to the owner's ring (drop counted when full or too big). */
+/* Copies the len bytes at data to the owner's ring (drop counted when full or too big). */
 void lr_handoff_push(struct lr_worker *w, unsigned owner, enum lr_handoff_kind kind,
-		     const struct lr_pkt *pkt);
+		     const uint8_t *data, size_t len, const union lr_sockaddr *addr);
 /* Takes what other workers handed to w and feeds it through w's own send/receive paths. */
 void lr_handoff_drain(struct lr_worker *w);
 
