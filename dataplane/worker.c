@@ -98,6 +98,10 @@ void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const uint8_
 	struct io_uring_sqe *sqe;
 	struct lr_io *io;
 
+	if (w->sinks) {
+		w->sinks->send(w->sinks->ctx, data, len, len > gso_size ? gso_size : 0, dst);
+		return;
+	}
 	sqe = prep(w, pkt, LR_OP_UDP_SEND, &io);
 	if (unlikely(!sqe)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_send_error);
@@ -135,6 +139,10 @@ void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt, const u
 	struct io_uring_sqe *sqe;
 	struct lr_io *io;
 
+	if (w->sinks) {
+		w->sinks->tun_write(w->sinks->ctx, data, len);
+		return;
+	}
 	sqe = prep(w, pkt, LR_OP_TUN_WRITE, &io);
 	if (unlikely(!sqe)) {
 		lr_stats_drop(&w->dp->stats, LR_DROP_tun_write_error);
@@ -374,6 +382,8 @@ static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned i
 	ret = lr_aead_batch_ctx_create(&w->aead, 0);
 	if (ret)
 		goto err_arena;
+	if (w->sinks)
+		return 0;
 	w->wake_fd = eventfd(0, EFD_CLOEXEC);
 	if (w->wake_fd < 0) {
 		ret = -errno;
@@ -403,11 +413,38 @@ err_arena:
 static void worker_teardown(struct lr_worker *w)
 {
 	/* Exiting the ring cancels the reads still armed; only then are the buffers free. */
-	io_uring_queue_exit(&w->ring);
-	close(w->wake_fd);
+	if (!w->sinks) {
+		io_uring_queue_exit(&w->ring);
+		close(w->wake_fd);
+	}
 	lr_aead_batch_ctx_destroy(w->aead);
 	munmap(w->arena, arena_size());
 	free(w);
+}
+
+int lr_worker_create_detached(struct lr_dataplane *dp, unsigned id,
+			      const struct lr_worker_sinks *sinks, struct lr_worker **out)
+{
+	struct lr_worker *w = calloc(1, sizeof(*w));
+	int ret;
+
+	if (!w)
+		return -ENOMEM;
+	w->sinks = sinks;
+	ret = worker_setup(w, dp, id);
+	if (ret) {
+		free(w);
+		return ret;
+	}
+	w->now = lr_now_ns();
+	*out = w;
+	return 0;
+}
+
+void lr_worker_destroy_detached(struct lr_worker *w)
+{
+	if (w)
+		worker_teardown(w);
 }
 
 static int worker_start(struct lr_dataplane *dp, unsigned id, struct lr_worker **out)

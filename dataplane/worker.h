@@ -92,8 +92,18 @@ struct lr_rx_msg {
 	uint64_t counter;
 };
 
+/* Where a detached worker's output goes (tests and lanrage-bench): called synchronously, the
+ * bytes are only valid during the call. */
+struct lr_worker_sinks {
+	void (*send)(void *ctx, const uint8_t *data, size_t len, uint16_t gso_size,
+		     const union lr_sockaddr *dst);
+	void (*tun_write)(void *ctx, const uint8_t *data, size_t len);
+	void *ctx;
+};
+
 struct lr_worker {
 	struct lr_dataplane *dp;
+	const struct lr_worker_sinks *sinks; /* NULL: io_uring */
 	unsigned id;
 	int tun_fd;
 	int udp_fd;
@@ -135,6 +145,13 @@ void lr_worker_submit_send(struct lr_worker *w, struct lr_pkt *pkt, const uint8_
 /* Queue a TUN write of len bytes at data inside pkt; takes a reference for the operation. */
 void lr_worker_submit_tun_write(struct lr_worker *w, struct lr_pkt *pkt, const uint8_t *data,
 				size_t len);
+
+/* A worker without a thread or an io_uring, whose sends and TUN writes go to sinks: the
+ * pipeline minus the kernel, for tests and lanrage-bench. Feed it batches of buffers taken
+ * with lr_worker_pkt_get (pkt->data = pkt->buf, pkt->len set, as a read would leave them). */
+int lr_worker_create_detached(struct lr_dataplane *dp, unsigned id,
+			      const struct lr_worker_sinks *sinks, struct lr_worker **out);
+void lr_worker_destroy_detached(struct lr_worker *w);
 
 /* send.c: TUN -> peers. pkt->data points at what the TUN read returned (a virtio-net header
  * first when the device has one). */
