@@ -16,6 +16,7 @@
 	X(send_error, "sending a UDP datagram failed")                                       \
 	X(bad_offload, "TUN super-packet with a virtio-net header we cannot segment")         \
 	X(no_buffer, "the worker's buffer pool is exhausted (bounded queue full)")          \
+	X(bulk_queue_full, "bulk packet dropped: the bulk queue held its byte limit")        \
 	X(runt, "UDP datagram shorter than its message type")                                \
 	X(unknown_type, "UDP datagram of an unknown message type")                           \
 	X(bad_handshake_size, "handshake message of the wrong size")                         \

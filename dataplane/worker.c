@@ -218,6 +218,52 @@ static void rearm(struct lr_worker *w)
 		;
 }
 
+static bool is_priority(const struct lr_worker *w, const struct lr_pkt *pkt)
+{
+	const uint8_t *raw = pkt->data;
+	size_t len = pkt->len;
+
+	if (w->dp->tun_vnet_hdr) {
+		/* raw[1] is gso_type: a super-packet is bulk by definition. */
+		if (len < LR_VNET_HDR_LEN || raw[1] != LR_VNET_GSO_NONE)
+			return false;
+		len -= LR_VNET_HDR_LEN;
+	}
+	return len <= LR_PRIO_MAX_LEN;
+}
+
+static void bulk_push(struct lr_worker *w, struct lr_pkt *pkt)
+{
+	struct lr_pktq *q = &w->bulk;
+
+	while (q->count && q->bytes + pkt->len > LR_BULK_LIMIT) {
+		struct lr_pkt *old = &w->pkts[q->idx[q->head]];
+
+		q->head = (q->head + 1) % LR_WORKER_POOL;
+		q->count--;
+		q->bytes -= old->len;
+		lr_stats_drop(&w->dp->stats, LR_DROP_bulk_queue_full);
+		lr_worker_pkt_put(w, old);
+	}
+	q->idx[(q->head + q->count) % LR_WORKER_POOL] = pkt->idx;
+	q->count++;
+	q->bytes += pkt->len;
+}
+
+static void bulk_take(struct lr_worker *w, struct lr_batch *b, unsigned max)
+{
+	struct lr_pktq *q = &w->bulk;
+
+	while (q->count && b->n < max) {
+		struct lr_pkt *pkt = &w->pkts[q->idx[q->head]];
+
+		q->head = (q->head + 1) % LR_WORKER_POOL;
+		q->count--;
+		q->bytes -= pkt->len;
+		b->pkts[b->n++] = pkt;
+	}
+}
+
 static void complete_tun_read(struct lr_worker *w, struct lr_io *io, int res,
 			      struct lr_batch *tx)
 {
@@ -237,8 +283,11 @@ static void complete_tun_read(struct lr_worker *w, struct lr_io *io, int res,
 		return;
 	}
 	pkt->len = (uint32_t)res;
-	pkt->refs++; /* the batch's reference, dropped by send.c */
-	tx->pkts[tx->n++] = pkt;
+	pkt->refs++; /* the lane's reference, dropped by send.c */
+	if (is_priority(w, pkt))
+		tx->pkts[tx->n++] = pkt;
+	else
+		bulk_push(w, pkt);
 }
 
 static uint16_t gro_size(const struct msghdr *msg)
@@ -326,11 +375,18 @@ static void *worker_main(void *arg)
 		bool woken = false;
 		unsigned n, i;
 
-		/* Offline while asleep: the control thread may reclaim without waiting for us. */
-		lr_qsbr_offline(w->qsbr);
-		io_uring_submit_and_wait(&w->ring, 1);
-		lr_qsbr_online(&w->dp->qsbr, w->qsbr);
-		/* Each completion adds at most one packet to tx or rx, so LR_BATCH_MAX bounds both. */
+		if (w->bulk.count) {
+			/* Bulk waits: push out what is queued, but do not sleep. */
+			io_uring_submit(&w->ring);
+		} else {
+			/* Offline while asleep: the control thread may reclaim without us. */
+			lr_qsbr_offline(w->qsbr);
+			io_uring_submit_and_wait(&w->ring, 1);
+			lr_qsbr_online(&w->dp->qsbr, w->qsbr);
+		}
+		/* Each completion adds at most one packet to tx or rx, so LR_BATCH_MAX bounds both.
+		 * Small packets go out first, in their own pass, and are submitted before any bulk
+		 * encryption starts: that is the priority lane. */
 		while ((n = io_uring_peek_batch_cqe(&w->ring, cqes, LR_BATCH_MAX)) > 0) {
 			for (i = 0; i < n; i++)
 				complete(w, cqes[i], &tx, &rx, &woken);
@@ -338,6 +394,10 @@ static void *worker_main(void *arg)
 			run_batch(w, &tx, &rx);
 			rearm(w);
 		}
+		io_uring_submit(&w->ring);
+		/* Then a bounded helping of bulk, and back to look for new completions. */
+		bulk_take(w, &tx, LR_BULK_BUDGET);
+		run_batch(w, &tx, &rx);
 		if (woken) {
 			w->now = lr_now_ns();
 			lr_handoff_drain(w);
