@@ -335,10 +335,12 @@ static size_t imb_chunk(struct lr_aead_batch_ctx *ctx, struct lr_aead_batch_op *
 static size_t imb_run(struct lr_aead_batch_ctx *ctx, struct lr_aead_batch_op *ops, size_t n,
 		      int dir)
 {
-	size_t base, good = 0;
+	size_t base, count, good = 0;
 
-	for (base = 0; base < n; base += IMB_CHUNK)
-		good += imb_chunk(ctx, ops + base, n - base < IMB_CHUNK ? n - base : IMB_CHUNK, dir);
+	for (base = 0; base < n; base += count) {
+		count = n - base < IMB_CHUNK ? n - base : IMB_CHUNK;
+		good += imb_chunk(ctx, ops + base, count, dir);
+	}
 	return good;
 }
 #else

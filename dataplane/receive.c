@@ -199,16 +199,65 @@ static void accept_msg(struct lr_worker *w, struct rx_pass *rx, unsigned i)
 	rx->n_inner++;
 }
 
-/* Merges TCP runs and writes every group to TUN from a fresh buffer, so the receive buffers
- * can go back to the pool at once. */
-static void write_inner(struct lr_worker *w, struct rx_pass *rx)
+/* Output buffers for TUN writes: groups are packed one after another, each write holding a
+ * reference, so a flood of small packets needs a couple of buffers, not one each. */
+struct out_buf {
+	struct lr_pkt *pkt;
+	size_t used;
+};
+
+static uint8_t *out_reserve(struct lr_worker *w, struct out_buf *o, size_t len)
+{
+	if (o->pkt && o->used + len > LR_PKT_BUF_SIZE) {
+		lr_worker_pkt_put(w, o->pkt);
+		o->pkt = NULL;
+	}
+	if (!o->pkt) {
+		o->pkt = lr_worker_pkt_get(w);
+		o->used = 0;
+		if (!o->pkt)
+			return NULL;
+	}
+	return o->pkt->buf + o->used;
+}
+
+static void write_group(struct lr_worker *w, struct out_buf *o, const struct lr_offload_group *g)
 {
 	bool vnet = w->dp->tun_vnet_hdr;
+	size_t need = g->len + (vnet ? LR_VNET_HDR_LEN : 0);
+	uint8_t *dst = out_reserve(w, o, need);
+	int len;
+
+	if (unlikely(!dst)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_no_buffer);
+		return;
+	}
+	if (vnet) {
+		len = lr_offload_coalesce_build(w->inner, w->next, g, dst, need);
+	} else {
+		len = (int)w->inner[g->head].len;
+		memcpy(dst, w->inner[g->head].data, (size_t)len);
+	}
+	if (unlikely(len <= 0)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_bad_inner_packet);
+		return;
+	}
+	lr_worker_submit_tun_write(w, o->pkt, dst, (size_t)len);
+	/* Keep each packet cache-line aligned for the stack's header reads. */
+	o->used += ((size_t)len + 63) & ~(size_t)63;
+}
+
+/* Merges TCP runs and writes every group to TUN, copied out of the receive buffers so those go
+ * back to the pool at once. Small packets are written first: the receive half of the priority
+ * lane. */
+static void write_inner(struct lr_worker *w, struct rx_pass *rx)
+{
+	struct out_buf o = { .pkt = NULL, .used = 0 };
 	int n_groups;
 
 	if (!rx->n_inner)
 		return;
-	if (vnet) {
+	if (w->dp->tun_vnet_hdr) {
 		n_groups = lr_offload_coalesce(w->inner, rx->n_inner, w->groups, w->next);
 	} else {
 		/* Without a virtio-net header the device takes plain packets only. */
@@ -221,27 +270,33 @@ static void write_inner(struct lr_worker *w, struct rx_pass *rx)
 		}
 		n_groups = (int)rx->n_inner;
 	}
-	for (int g = 0; g < n_groups; g++) {
-		struct lr_pkt *out = lr_worker_pkt_get(w);
-		int len;
+	/* A small packet goes first only if no bigger packet of its flow came before it: within
+	 * a flow, order is kept. bulk_flows is a one-pass Bloom filter of the flows seen with a
+	 * big packet; a false positive only sends a small packet in the second pass. */
+	uint64_t bulk_flows[16] = { 0 };
+	bool any_first = false;
 
-		if (unlikely(!out)) {
-			lr_stats_drop(&w->dp->stats, LR_DROP_no_buffer);
-			continue;
+	for (int g = 0; g < n_groups; g++) {
+		const struct lr_offload_pkt *head = &w->inner[w->groups[g].head];
+		uint32_t bit = lr_ip_flow_hash(head->data, head->len) % 1024;
+		bool small = w->groups[g].count == 1 && w->groups[g].len <= LR_PRIO_MAX_LEN;
+
+		if (small && !(bulk_flows[bit / 64] & (1ull << (bit % 64)))) {
+			write_group(w, &o, &w->groups[g]);
+			w->groups[g].len = 0; /* written */
+			any_first = true;
+		} else if (!small) {
+			bulk_flows[bit / 64] |= 1ull << (bit % 64);
 		}
-		if (vnet) {
-			len = lr_offload_coalesce_build(w->inner, w->next, &w->groups[g], out->buf,
-							LR_PKT_BUF_SIZE);
-		} else {
-			len = (int)w->inner[w->groups[g].head].len;
-			memcpy(out->buf, w->inner[w->groups[g].head].data, (size_t)len);
-		}
-		if (likely(len > 0))
-			lr_worker_submit_tun_write(w, out, out->buf, (size_t)len);
-		else
-			lr_stats_drop(&w->dp->stats, LR_DROP_bad_inner_packet);
-		lr_worker_pkt_put(w, out);
 	}
+	if (any_first && !w->sinks)
+		io_uring_submit(&w->ring);
+	for (int g = 0; g < n_groups; g++) {
+		if (w->groups[g].len)
+			write_group(w, &o, &w->groups[g]);
+	}
+	if (o.pkt)
+		lr_worker_pkt_put(w, o.pkt);
 }
 
 void lr_receive_batch(struct lr_worker *w, struct lr_batch *b)

@@ -13,6 +13,7 @@
 
 #include "common/clock.h"
 #include "common/compiler.h"
+#include "dataplane/ip.h"
 
 #ifndef UDP_SEGMENT
 #define UDP_SEGMENT 103
@@ -218,18 +219,24 @@ static void rearm(struct lr_worker *w)
 		;
 }
 
-static bool is_priority(const struct lr_worker *w, const struct lr_pkt *pkt)
+/* Small packets take the priority lane, unless a bigger packet of their flow still waits in
+ * the bulk lane: a flow's packets never overtake each other. */
+static bool is_priority(struct lr_worker *w, struct lr_pkt *pkt)
 {
-	const uint8_t *raw = pkt->data;
+	const uint8_t *ip = pkt->data;
 	size_t len = pkt->len;
 
 	if (w->dp->tun_vnet_hdr) {
-		/* raw[1] is gso_type: a super-packet is bulk by definition. */
-		if (len < LR_VNET_HDR_LEN || raw[1] != LR_VNET_GSO_NONE)
-			return false;
+		if (len < LR_VNET_HDR_LEN)
+			return true; /* malformed: dropped at once by send.c */
+		ip += LR_VNET_HDR_LEN;
 		len -= LR_VNET_HDR_LEN;
 	}
-	return len <= LR_PRIO_MAX_LEN;
+	pkt->flow_bucket = (uint16_t)(lr_ip_flow_hash(ip, len) % LR_FLOW_BUCKETS);
+	/* pkt->data[1] is the virtio gso_type: a super-packet is bulk by definition. */
+	if (len > LR_PRIO_MAX_LEN || (w->dp->tun_vnet_hdr && pkt->data[1] != LR_VNET_GSO_NONE))
+		return false;
+	return w->bulk_flows[pkt->flow_bucket] == 0;
 }
 
 static void bulk_push(struct lr_worker *w, struct lr_pkt *pkt)
@@ -242,12 +249,14 @@ static void bulk_push(struct lr_worker *w, struct lr_pkt *pkt)
 		q->head = (q->head + 1) % LR_WORKER_POOL;
 		q->count--;
 		q->bytes -= old->len;
+		w->bulk_flows[old->flow_bucket]--;
 		lr_stats_drop(&w->dp->stats, LR_DROP_bulk_queue_full);
 		lr_worker_pkt_put(w, old);
 	}
 	q->idx[(q->head + q->count) % LR_WORKER_POOL] = pkt->idx;
 	q->count++;
 	q->bytes += pkt->len;
+	w->bulk_flows[pkt->flow_bucket]++;
 }
 
 static void bulk_take(struct lr_worker *w, struct lr_batch *b, unsigned max)
@@ -260,6 +269,7 @@ static void bulk_take(struct lr_worker *w, struct lr_batch *b, unsigned max)
 		q->head = (q->head + 1) % LR_WORKER_POOL;
 		q->count--;
 		q->bytes -= pkt->len;
+		w->bulk_flows[pkt->flow_bucket]--;
 		b->pkts[b->n++] = pkt;
 	}
 }

@@ -38,6 +38,7 @@
  * congestion at once instead of after a long standing queue (head drop, as CoDel does). */
 #define LR_BULK_LIMIT (512 * 1024)
 #define LR_BULK_BUDGET 4
+#define LR_FLOW_BUCKETS 1024
 #define LR_TRAIN_MAX_SEGS LR_GSO_MAX_SEGS
 #define LR_UDP_MAX_PAYLOAD 65507 /* the UDP length field's limit, minus the IPv4 header */
 #define LR_MSGS_MAX (LR_BATCH_MAX * LR_TRAIN_MAX_SEGS) /* messages one pass can produce */
@@ -57,6 +58,7 @@ struct lr_pkt {
 	uint16_t idx;
 	uint16_t refs;          /* io_uring operations still using the buffer */
 	uint16_t gso_size;      /* receive: the GRO segment size, 0 for one datagram */
+	uint16_t flow_bucket;   /* bulk lane: its slot in lr_worker.bulk_flows */
 	union lr_sockaddr addr; /* datagram source (receive) */
 };
 
@@ -131,6 +133,7 @@ struct lr_worker {
 	uint64_t wake_buf;
 	_Atomic bool stop;
 	struct lr_pktq bulk;
+	uint16_t bulk_flows[LR_FLOW_BUCKETS]; /* queued bulk packets per flow hash bucket */
 	unsigned tun_reads_armed;
 	unsigned udp_recvs_armed;
 	uint64_t now; /* lr_now_ns() at the start of the current batch */

@@ -182,7 +182,8 @@ struct seg_plan {
 };
 
 /* Locates the transport header of a GSO packet: IPv4 (options allowed, as Linux replicates
- * them) or IPv6 with the transport header right after the fixed header. */
+ * them) or IPv6 with the transport header right after the fixed header. The IP length fields
+ * are not held against len: every segment gets its own. */
 static int plan_ip(const uint8_t *pkt, size_t len, int want_version, uint8_t proto,
 		   struct seg_plan *p)
 {
@@ -246,51 +247,48 @@ static int plan_gso(const struct lr_vnet_hdr *h, const uint8_t *pkt, size_t len,
 	return 0;
 }
 
+/* GSO_NONE: the packet as it is, with a checksum to complete if NEEDS_CSUM. */
+static int plan_plain(const struct lr_vnet_hdr *h, size_t len, struct seg_plan *p)
+{
+	if (unlikely(h->gso_type & LR_VNET_GSO_ECN) || unlikely(!len))
+		return -EINVAL;
+	if (unlikely(len > 0xffff))
+		return -EMSGSIZE;
+	p->kind = SEG_COPY;
+	if (h->flags & LR_VNET_F_NEEDS_CSUM) {
+		if (unlikely((size_t)h->csum_start + h->csum_offset + 2 > len))
+			return -EINVAL;
+		p->kind = SEG_CSUM;
+	}
+	p->info = (struct lr_offload_seg_info){ .count = 1, .max_len = len };
+	return 0;
+}
+
 static int plan_segments(const struct lr_vnet_hdr *h, const uint8_t *pkt, size_t len,
 			 struct seg_plan *p)
 {
-	int want_version = 0, err;
-	uint8_t proto;
+	uint8_t type = h->gso_type & (uint8_t)~LR_VNET_GSO_ECN;
+	int err;
 
-	switch (h->gso_type & ~LR_VNET_GSO_ECN) {
+	switch (type) {
 	case LR_VNET_GSO_NONE:
-		if (unlikely(h->gso_type & LR_VNET_GSO_ECN))
-			return -EINVAL;
-		if (unlikely(!len))
-			return -EINVAL;
-		if (unlikely(len > 0xffff))
-			return -EMSGSIZE;
-		p->kind = SEG_COPY;
-		if (h->flags & LR_VNET_F_NEEDS_CSUM) {
-			if (unlikely((size_t)h->csum_start + h->csum_offset + 2 > len))
-				return -EINVAL;
-			p->kind = SEG_CSUM;
-		}
-		p->info = (struct lr_offload_seg_info){ .count = 1, .max_len = len };
-		return 0;
+		return plan_plain(h, len, p);
 	case LR_VNET_GSO_TCPV4:
-		want_version = 4;
-		/* fallthrough */
 	case LR_VNET_GSO_TCPV6:
-		if (!want_version)
-			want_version = 6;
 		p->kind = SEG_TCP;
-		proto = PROTO_TCP;
+		err = plan_ip(pkt, len, type == LR_VNET_GSO_TCPV4 ? 4 : 6, PROTO_TCP, p);
 		break;
 	case LR_VNET_GSO_UDP_L4:
 		/* ECN marks TCP's CWR handling; it means nothing for UDP. */
 		if (unlikely(h->gso_type & LR_VNET_GSO_ECN))
 			return -EINVAL;
 		p->kind = SEG_UDP;
-		proto = PROTO_UDP;
+		err = plan_ip(pkt, len, 0, PROTO_UDP, p);
 		break;
 	default:
 		return -EOPNOTSUPP;
 	}
-	err = plan_ip(pkt, len, want_version, proto, p);
-	if (err)
-		return err;
-	return plan_gso(h, pkt, len, p);
+	return err ? err : plan_gso(h, pkt, len, p);
 }
 
 int lr_offload_segment_info(const struct lr_vnet_hdr *h, const uint8_t *pkt, size_t len,
@@ -384,6 +382,22 @@ static void write_segment(const struct seg_plan *p, const uint8_t *pkt, uint8_t 
 		put16(th + UDP_CSUM_OFF, c ? c : 0xffff); /* 0 would mean "no checksum" */
 }
 
+/* GSO_NONE: one segment, the packet itself, its checksum completed if it still owes one. */
+static int segment_one(const struct lr_vnet_hdr *h, const struct seg_plan *p, const uint8_t *pkt,
+		       size_t len, const struct lr_offload_seg_out *out, uint16_t *seg_len)
+{
+	uint8_t *o = out->base + out->headroom;
+	int err = check_layout(out, p, len);
+
+	if (err)
+		return err;
+	memcpy(o, pkt, len);
+	if (p->kind == SEG_CSUM)
+		complete_csum(o, len, h->csum_start, h->csum_offset);
+	seg_len[0] = (uint16_t)len;
+	return 1;
+}
+
 int lr_offload_segment(const struct lr_vnet_hdr *h, const uint8_t *pkt, size_t len,
 		       const struct lr_offload_seg_out *out, uint16_t *seg_len)
 {
@@ -395,16 +409,8 @@ int lr_offload_segment(const struct lr_vnet_hdr *h, const uint8_t *pkt, size_t l
 	err = plan_segments(h, pkt, len, &p);
 	if (err)
 		return err;
-	if (p.kind == SEG_COPY || p.kind == SEG_CSUM) {
-		err = check_layout(out, &p, len);
-		if (err)
-			return err;
-		memcpy(out->base + out->headroom, pkt, len);
-		if (p.kind == SEG_CSUM)
-			complete_csum(out->base + out->headroom, len, h->csum_start, h->csum_offset);
-		seg_len[0] = (uint16_t)len;
-		return 1;
-	}
+	if (p.kind == SEG_COPY || p.kind == SEG_CSUM)
+		return segment_one(h, &p, pkt, len, out, seg_len);
 	payload = len - p.hdr_len;
 	last = payload - (size_t)(p.info.count - 1) * p.gso_size;
 	err = check_layout(out, &p, p.hdr_len + last);
@@ -518,7 +524,8 @@ static bool same_flow(const struct tcp_view *a, const struct tcp_view *b)
 
 /* Everything segmentation would have copied unchanged must match the group's head: TOS, DF
  * and TTL (IPv4), version/class/flow label and hop limit (IPv6), ack, data offset, flags but
- * CWR/PSH/FIN, window and options (tcp_gro_receive compares the same words). */
+ * CWR/PSH/FIN, window and options (the words tcp_gro_receive compares), and the urgent
+ * pointer, so that segmenting the result again gives back exactly these packets. */
 static bool headers_match(const struct tcp_view *h, const struct tcp_view *t)
 {
 	const uint8_t *a = h->ip, *b = t->ip, *ta = a + h->l3_len, *tb = b + t->l3_len;
@@ -530,7 +537,8 @@ static bool headers_match(const struct tcp_view *h, const struct tcp_view *t)
 		return false;
 	}
 	if (h->hdr_len != t->hdr_len || memcmp(ta + 8, tb + 8, 5) ||
-	    ((ta[13] ^ tb[13]) & ~(TCP_CWR | TCP_PSH | TCP_FIN)) || memcmp(ta + 14, tb + 14, 2))
+	    ((ta[13] ^ tb[13]) & ~(TCP_CWR | TCP_PSH | TCP_FIN)) || memcmp(ta + 14, tb + 14, 2) ||
+	    memcmp(ta + 18, tb + 18, 2))
 		return false;
 	return !memcmp(ta + 20, tb + 20, h->hdr_len - h->l3_len - 20);
 }

@@ -27,8 +27,9 @@ struct backend_case {
 
 static const struct backend_case case_auto = { 0, LR_AEAD_BATCH_IPSECMB };
 static const struct backend_case case_openssl = { LR_AEAD_BATCH_NO_IPSECMB, LR_AEAD_BATCH_OPENSSL };
-static const struct backend_case case_sodium = { LR_AEAD_BATCH_NO_IPSECMB | LR_AEAD_BATCH_NO_OPENSSL,
-						  LR_AEAD_BATCH_SODIUM };
+static const struct backend_case case_sodium = {
+	LR_AEAD_BATCH_NO_IPSECMB | LR_AEAD_BATCH_NO_OPENSSL, LR_AEAD_BATCH_SODIUM
+};
 
 struct fixture {
 	const struct backend_case *bc;
@@ -364,7 +365,8 @@ static void test_open_rejects_shorter_than_tag(void **state)
 	memset(out, 0xa5, sizeof(out));
 	for (k = 0; k < TAG; k++)
 		ops[k] = (struct lr_aead_batch_op){ out[k], junk, k, 0, p.key, true };
-	ops[TAG] = (struct lr_aead_batch_op){ out[TAG], p.ct, p.len + TAG, p.counter, p.key, false };
+	ops[TAG] = (struct lr_aead_batch_op){ out[TAG], p.ct, p.len + TAG, p.counter, p.key,
+					      false };
 	assert_int_equal(lr_aead_batch_open(f->ctx, ops, TAG + 1), 1);
 	for (k = 0; k < TAG; k++) {
 		assert_false(ops[k].ok);
