@@ -22,6 +22,16 @@
 #define UDP_GRO 104
 #endif
 
+static unsigned tune_bulk_budget = LR_BULK_BUDGET;
+static size_t tune_bulk_limit = LR_BULK_LIMIT;
+static uint64_t tune_spin_ns = 0;
+__attribute__((constructor)) static void tune_init(void)
+{
+	if (getenv("T_BULK")) tune_bulk_limit = atoi(getenv("T_BULK"));
+	if (getenv("T_BUDGET")) tune_bulk_budget = atoi(getenv("T_BUDGET"));
+	if (getenv("T_SPIN")) tune_spin_ns = atoi(getenv("T_SPIN"));
+}
+
 struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w)
 {
 	struct lr_pkt *pkt;
@@ -34,10 +44,25 @@ struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w)
 	return pkt;
 }
 
+/* Hands a provided buffer back to the kernel's ring. */
+static void pbuf_give(struct lr_worker *w, struct lr_pkt *pkt)
+{
+	struct lr_pbuf_ring *r = &w->pbufs[pkt->group];
+
+	io_uring_buf_ring_add(r->br, pkt->buf, LR_PBUF_SIZE, pkt->idx,
+			      io_uring_buf_ring_mask(LR_PBUF_COUNT), 0);
+	io_uring_buf_ring_advance(r->br, 1);
+	r->provided++;
+}
+
 void lr_worker_pkt_put(struct lr_worker *w, struct lr_pkt *pkt)
 {
-	if (--pkt->refs == 0)
+	if (--pkt->refs)
+		return;
+	if (pkt->group < 0)
 		w->free_list[w->n_free++] = pkt->idx;
+	else
+		pbuf_give(w, pkt);
 }
 
 static struct lr_io *io_get(struct lr_worker *w, struct lr_pkt *pkt, enum lr_op op)
@@ -209,14 +234,43 @@ static void arm_wake(struct lr_worker *w)
 	io_uring_prep_read(sqe, w->wake_fd, &w->wake_buf, sizeof(w->wake_buf), 0);
 }
 
+#define LR_IORING_OP_READ_MULTISHOT 49 /* kernel 6.7; Debian 12's liburing predates it */
+
+static void arm_multishot(struct lr_worker *w, enum lr_bgid group)
+{
+	struct lr_pbuf_ring *r = &w->pbufs[group];
+	struct io_uring_sqe *sqe;
+	struct lr_io *io;
+
+	if (r->armed || !r->provided)
+		return; /* re-armed once buffers come back */
+	sqe = prep(w, NULL, group == LR_BGID_TUN ? LR_OP_TUN_READ : LR_OP_UDP_RECV, &io);
+	if (!sqe)
+		return;
+	if (group == LR_BGID_TUN) {
+		io_uring_prep_rw(LR_IORING_OP_READ_MULTISHOT, sqe, w->tun_fd, NULL, 0, 0);
+	} else {
+		io_uring_prep_recvmsg_multishot(sqe, w->udp_fd, &w->recv_tmpl, 0);
+	}
+	sqe->flags |= IOSQE_BUFFER_SELECT;
+	sqe->buf_group = (uint16_t)group;
+	r->armed = true;
+}
+
 /* Keep the receive side full. Receives are armed before TUN reads so that under pressure the
  * worker keeps draining the network (which frees buffers) rather than taking more local load. */
 static void rearm(struct lr_worker *w)
 {
-	while (w->udp_recvs_armed < LR_WORKER_UDP_RECVS && arm_udp_recv(w))
-		;
-	while (w->tun_reads_armed < LR_WORKER_TUN_READS && arm_tun_read(w))
-		;
+	if (w->multishot) {
+		arm_multishot(w, LR_BGID_UDP);
+		arm_multishot(w, LR_BGID_TUN);
+		return;
+	}
+	/* Single-shot fallback: one request per file, for the reason given in worker.h. */
+	if (!w->udp_recvs_armed)
+		arm_udp_recv(w);
+	if (!w->tun_reads_armed)
+		arm_tun_read(w);
 }
 
 /* Small packets take the priority lane, unless a bigger packet of their flow still waits in
@@ -243,8 +297,8 @@ static void bulk_push(struct lr_worker *w, struct lr_pkt *pkt)
 {
 	struct lr_pktq *q = &w->bulk;
 
-	while (q->count && q->bytes + pkt->len > LR_BULK_LIMIT) {
-		struct lr_pkt *old = &w->pkts[q->idx[q->head]];
+	while (q->count && q->bytes + pkt->len > tune_bulk_limit) {
+		struct lr_pkt *old = q->pkts[q->head];
 
 		q->head = (q->head + 1) % LR_WORKER_POOL;
 		q->count--;
@@ -253,7 +307,7 @@ static void bulk_push(struct lr_worker *w, struct lr_pkt *pkt)
 		lr_stats_drop(&w->dp->stats, LR_DROP_bulk_queue_full);
 		lr_worker_pkt_put(w, old);
 	}
-	q->idx[(q->head + q->count) % LR_WORKER_POOL] = pkt->idx;
+	q->pkts[(q->head + q->count) % LR_WORKER_POOL] = pkt;
 	q->count++;
 	q->bytes += pkt->len;
 	w->bulk_flows[pkt->flow_bucket]++;
@@ -264,13 +318,27 @@ static void bulk_take(struct lr_worker *w, struct lr_batch *b, unsigned max)
 	struct lr_pktq *q = &w->bulk;
 
 	while (q->count && b->n < max) {
-		struct lr_pkt *pkt = &w->pkts[q->idx[q->head]];
+		struct lr_pkt *pkt = q->pkts[q->head];
 
 		q->head = (q->head + 1) % LR_WORKER_POOL;
 		q->count--;
 		q->bytes -= pkt->len;
 		w->bulk_flows[pkt->flow_bucket]--;
 		b->pkts[b->n++] = pkt;
+	}
+}
+
+static void tun_read_error(struct lr_worker *w, int res)
+{
+	/* ENOBUFS: every provided buffer is in use; the read is re-armed when one returns. */
+	if (res == -EINTR || res == -EAGAIN || res == 0 || res == -ECANCELED || res == -ENOBUFS)
+		return;
+	lr_stats_drop(&w->dp->stats, LR_DROP_tun_read_error);
+	/* EBADFD/EIO: the interface was deleted (wg-quick down). The daemon exits. */
+	if (res == -EBADFD || res == -EIO || res == -ENODEV) {
+		atomic_store(&w->dp->fatal, res);
+		lr_dataplane_wake_control(w->dp);
+		atomic_store(&w->stop, true);
 	}
 }
 
@@ -281,15 +349,7 @@ static void complete_tun_read(struct lr_worker *w, struct lr_io *io, int res,
 
 	w->tun_reads_armed--;
 	if (unlikely(res <= 0)) {
-		if (res == -EINTR || res == -EAGAIN || res == 0 || res == -ECANCELED)
-			return;
-		lr_stats_drop(&w->dp->stats, LR_DROP_tun_read_error);
-		/* EBADFD/EIO: the interface was deleted (wg-quick down). The daemon exits. */
-		if (res == -EBADFD || res == -EIO || res == -ENODEV) {
-			atomic_store(&w->dp->fatal, res);
-			lr_dataplane_wake_control(w->dp);
-			atomic_store(&w->stop, true);
-		}
+		tun_read_error(w, res);
 		return;
 	}
 	pkt->len = (uint32_t)res;
@@ -335,10 +395,95 @@ static void complete_udp_recv(struct lr_worker *w, struct lr_io *io, int res,
 	rx->pkts[rx->n++] = pkt;
 }
 
+/* The buffer a multishot completion filled, with the lane's reference; NULL if none. */
+static struct lr_pkt *pbuf_take(struct lr_worker *w, enum lr_bgid group,
+				const struct io_uring_cqe *cqe)
+{
+	struct lr_pbuf_ring *r = &w->pbufs[group];
+	struct lr_pkt *pkt;
+
+	if (!(cqe->flags & IORING_CQE_F_MORE))
+		r->armed = false;
+	if (!(cqe->flags & IORING_CQE_F_BUFFER))
+		return NULL;
+	r->provided--;
+	pkt = &r->pkts[(cqe->flags >> IORING_CQE_BUFFER_SHIFT) % LR_PBUF_COUNT];
+	pkt->refs = 1;
+	pkt->gso_size = 0;
+	pkt->data = pkt->buf;
+	if (cqe->res <= 0) {
+		lr_worker_pkt_put(w, pkt);
+		return NULL;
+	}
+	return pkt;
+}
+
+static void complete_tun_multishot(struct lr_worker *w, const struct io_uring_cqe *cqe,
+				   struct lr_batch *tx)
+{
+	struct lr_pkt *pkt = pbuf_take(w, LR_BGID_TUN, cqe);
+
+	if (pkt) {
+		pkt->len = (uint32_t)cqe->res;
+		if (is_priority(w, pkt))
+			tx->pkts[tx->n++] = pkt;
+		else
+			bulk_push(w, pkt);
+	} else {
+		tun_read_error(w, cqe->res);
+	}
+}
+
+static void complete_udp_multishot(struct lr_worker *w, const struct io_uring_cqe *cqe,
+				   struct lr_batch *rx)
+{
+	struct lr_pkt *pkt = pbuf_take(w, LR_BGID_UDP, cqe);
+	struct io_uring_recvmsg_out *out;
+	struct cmsghdr *cm;
+
+	if (!pkt)
+		return;
+	out = io_uring_recvmsg_validate(pkt->buf, cqe->res, &w->recv_tmpl);
+	if (unlikely(!out || (out->flags & MSG_TRUNC) || out->namelen > sizeof(struct sockaddr_in6))) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_runt);
+		lr_worker_pkt_put(w, pkt);
+		return;
+	}
+	pkt->data = io_uring_recvmsg_payload(out, &w->recv_tmpl);
+	pkt->len = io_uring_recvmsg_payload_length(out, cqe->res, &w->recv_tmpl);
+	if (unlikely(!pkt->len)) {
+		lr_stats_drop(&w->dp->stats, LR_DROP_runt); /* an empty datagram */
+		lr_worker_pkt_put(w, pkt);
+		return;
+	}
+	for (cm = io_uring_recvmsg_cmsg_firsthdr(out, &w->recv_tmpl); cm;
+	     cm = io_uring_recvmsg_cmsg_nexthdr(out, &w->recv_tmpl, cm)) {
+		if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+			int size;
+
+			memcpy(&size, CMSG_DATA(cm), sizeof(size));
+			pkt->gso_size = size > 0 && size < 65536 ? (uint16_t)size : 0;
+		}
+	}
+	lr_sockaddr_unmap(&pkt->addr, (const union lr_sockaddr *)io_uring_recvmsg_name(out));
+	rx->pkts[rx->n++] = pkt;
+}
+
 static void complete(struct lr_worker *w, struct io_uring_cqe *cqe, struct lr_batch *tx,
 		     struct lr_batch *rx, bool *woken)
 {
 	struct lr_io *io = &w->ios[io_uring_cqe_get_data64(cqe) % LR_WORKER_IOS];
+
+	if (w->multishot && (io->op == LR_OP_TUN_READ || io->op == LR_OP_UDP_RECV)) {
+		if (io->op == LR_OP_TUN_READ)
+			complete_tun_multishot(w, cqe, tx);
+		else
+			complete_udp_multishot(w, cqe, rx);
+		/* The request lives on while the kernel says MORE. */
+		if (!(cqe->flags & IORING_CQE_F_MORE))
+			io_put(w, io);
+		return;
+	}
 
 	switch (io->op) {
 	case LR_OP_TUN_READ:
@@ -373,6 +518,27 @@ static void run_batch(struct lr_worker *w, struct lr_batch *tx, struct lr_batch 
 	rx->n = 0;
 }
 
+/* Before sleeping, poll the ring for a short while: a thread woken from sleep adds tens of
+ * microseconds per hop (scheduler wake-up, CPU idle exit), and a round trip through two
+ * engines crosses four such hops. Polling enters the kernel (io_uring_get_events) so that
+ * completions waiting as task work get posted; it stops after tune_spin_ns without traffic. */
+static bool spin_until(struct lr_worker *w)
+{
+	uint64_t start, now;
+
+	if (!tune_spin_ns)
+		return false;
+	io_uring_submit(&w->ring);
+	start = lr_now_ns();
+	do {
+		io_uring_get_events(&w->ring);
+		if (io_uring_cq_ready(&w->ring))
+			return true;
+		now = lr_now_ns();
+	} while (now - start < tune_spin_ns);
+	return false;
+}
+
 static void *worker_main(void *arg)
 {
 	struct lr_worker *w = arg;
@@ -388,6 +554,8 @@ static void *worker_main(void *arg)
 		if (w->bulk.count) {
 			/* Bulk waits: push out what is queued, but do not sleep. */
 			io_uring_submit(&w->ring);
+		} else if (spin_until(w)) {
+			/* Something completed while we polled: no sleep, no wake-up latency. */
 		} else {
 			/* Offline while asleep: the control thread may reclaim without us. */
 			lr_qsbr_offline(w->qsbr);
@@ -406,7 +574,7 @@ static void *worker_main(void *arg)
 		}
 		io_uring_submit(&w->ring);
 		/* Then a bounded helping of bulk, and back to look for new completions. */
-		bulk_take(w, &tx, LR_BULK_BUDGET);
+		bulk_take(w, &tx, tune_bulk_budget);
 		run_batch(w, &tx, &rx);
 		if (woken) {
 			w->now = lr_now_ns();
@@ -419,6 +587,79 @@ static void *worker_main(void *arg)
 	}
 	lr_qsbr_offline(w->qsbr);
 	return NULL;
+}
+
+static bool probe_multishot(struct lr_worker *w)
+{
+	struct io_uring_probe *probe = io_uring_get_probe_ring(&w->ring);
+	bool ok;
+
+	if (!probe)
+		return false;
+	/* Multishot recvmsg came in 6.0, before READ_MULTISHOT (6.7): one probe covers both. */
+	ok = io_uring_opcode_supported(probe, LR_IORING_OP_READ_MULTISHOT);
+	io_uring_free_probe(probe);
+	return ok && !getenv("LR_NO_MULTISHOT");
+}
+
+static size_t pbuf_ring_bytes(void)
+{
+	return LR_PBUF_COUNT * sizeof(struct io_uring_buf);
+}
+
+static void pbufs_free(struct lr_worker *w)
+{
+	for (int g = 0; g < LR_BGID_COUNT; g++) {
+		struct lr_pbuf_ring *r = &w->pbufs[g];
+
+		if (r->br)
+			munmap(r->br, pbuf_ring_bytes());
+		if (r->mem)
+			munmap(r->mem, (size_t)LR_PBUF_COUNT * LR_PBUF_SIZE);
+		r->br = NULL;
+		r->mem = NULL;
+	}
+}
+
+/* Two rings of provided buffers, registered with the kernel (the setup liburing 2.4 wraps as
+ * io_uring_setup_buf_ring, done by hand for Debian's 2.3). */
+static int pbufs_setup(struct lr_worker *w)
+{
+	/* The layout the kernel writes multishot recvmsg buffers in: header, name, control. */
+	w->recv_tmpl.msg_namelen = sizeof(struct sockaddr_in6);
+	w->recv_tmpl.msg_controllen = CMSG_SPACE(sizeof(int));
+	for (int g = 0; g < LR_BGID_COUNT; g++) {
+		struct lr_pbuf_ring *r = &w->pbufs[g];
+		struct io_uring_buf_reg reg = { 0 };
+
+		r->br = mmap(NULL, pbuf_ring_bytes(), PROT_READ | PROT_WRITE,
+			     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		r->mem = mmap(NULL, (size_t)LR_PBUF_COUNT * LR_PBUF_SIZE, PROT_READ | PROT_WRITE,
+			      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (r->br == MAP_FAILED || r->mem == MAP_FAILED) {
+			r->br = r->br == MAP_FAILED ? NULL : r->br;
+			r->mem = r->mem == MAP_FAILED ? NULL : r->mem;
+			goto err;
+		}
+		io_uring_buf_ring_init(r->br);
+		reg.ring_addr = (uint64_t)(uintptr_t)r->br;
+		reg.ring_entries = LR_PBUF_COUNT;
+		reg.bgid = (uint16_t)g;
+		if (io_uring_register_buf_ring(&w->ring, &reg, 0))
+			goto err;
+		for (unsigned i = 0; i < LR_PBUF_COUNT; i++) {
+			struct lr_pkt *pkt = &r->pkts[i];
+
+			pkt->idx = (uint16_t)i;
+			pkt->group = (int8_t)g;
+			pkt->buf = r->mem + (size_t)i * LR_PBUF_SIZE;
+			pbuf_give(w, pkt);
+		}
+	}
+	return 0;
+err:
+	pbufs_free(w);
+	return -ENOMEM;
 }
 
 static size_t arena_size(void)
@@ -440,6 +681,7 @@ static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned i
 		return -ENOMEM;
 	for (unsigned i = 0; i < LR_WORKER_POOL; i++) {
 		w->pkts[i].idx = (uint16_t)i;
+		w->pkts[i].group = -1;
 		w->pkts[i].buf = w->arena + (size_t)i * LR_PKT_BUF_SIZE;
 		w->free_list[i] = (uint16_t)(LR_WORKER_POOL - 1 - i);
 	}
@@ -467,6 +709,7 @@ static int worker_setup(struct lr_worker *w, struct lr_dataplane *dp, unsigned i
 		ret = -ENOSPC;
 		goto err_ring;
 	}
+	w->multishot = probe_multishot(w) && pbufs_setup(w) == 0;
 	return 0;
 
 err_ring:
@@ -487,6 +730,7 @@ static void worker_teardown(struct lr_worker *w)
 		io_uring_queue_exit(&w->ring);
 		close(w->wake_fd);
 	}
+	pbufs_free(w);
 	lr_aead_batch_ctx_destroy(w->aead);
 	munmap(w->arena, arena_size());
 	free(w);

@@ -25,8 +25,12 @@
 
 #define LR_WORKER_POOL 256      /* buffers per worker: bounds everything queued inside it */
 #define LR_WORKER_IOS 1024      /* io_uring operations in flight, at most */
-#define LR_WORKER_TUN_READS 64  /* reads kept armed on the TUN queue */
-#define LR_WORKER_UDP_RECVS 32  /* receives kept armed on the UDP socket */
+/* Reads and receives are multishot requests that pick buffers from rings we provide: one
+ * request per file, never several polling the same file (each wake-up would find all of them
+ * ready, and the losers get punted to blocking io-wq threads: a thread hop per packet). */
+#define LR_PBUF_COUNT 64                 /* provided buffers per ring, a power of two */
+#define LR_PBUF_SIZE (68 * 1024)         /* a TUN read or a GRO receive, with its headers */
+enum lr_bgid { LR_BGID_TUN = 0, LR_BGID_UDP = 1, LR_BGID_COUNT };
 #define LR_WORKER_RING 2048     /* submission queue entries */
 #define LR_BATCH_MAX 64         /* completions reaped per pass */
 /* The priority lane: a TUN packet this small (IP bytes) that is not a super-packet skips the
@@ -44,8 +48,8 @@
 #define LR_MSGS_MAX (LR_BATCH_MAX * LR_TRAIN_MAX_SEGS) /* messages one pass can produce */
 
 enum lr_op {
-	LR_OP_TUN_READ = 1,
-	LR_OP_UDP_RECV,
+	LR_OP_TUN_READ = 1, /* multishot, or a single read where the kernel lacks it */
+	LR_OP_UDP_RECV,     /* multishot recvmsg, or a single one */
 	LR_OP_UDP_SEND,
 	LR_OP_TUN_WRITE,
 	LR_OP_WAKE,
@@ -59,6 +63,7 @@ struct lr_pkt {
 	uint16_t refs;          /* io_uring operations still using the buffer */
 	uint16_t gso_size;      /* receive: the GRO segment size, 0 for one datagram */
 	uint16_t flow_bucket;   /* bulk lane: its slot in lr_worker.bulk_flows */
+	int8_t group;           /* enum lr_bgid of a provided buffer, -1 for the pool */
 	union lr_sockaddr addr; /* datagram source (receive) */
 };
 
@@ -112,9 +117,18 @@ struct lr_worker_sinks {
 	void *ctx;
 };
 
+/* A ring of buffers provided to the kernel for one multishot request. */
+struct lr_pbuf_ring {
+	struct io_uring_buf_ring *br;
+	uint8_t *mem;
+	unsigned provided;  /* buffers the kernel holds */
+	bool armed;         /* the multishot request is live */
+	struct lr_pkt pkts[LR_PBUF_COUNT];
+};
+
 /* FIFO of read buffers waiting for encryption (the bulk lane). */
 struct lr_pktq {
-	uint16_t idx[LR_WORKER_POOL];
+	struct lr_pkt *pkts[LR_WORKER_POOL];
 	unsigned head, count;
 	size_t bytes;
 };
@@ -134,7 +148,10 @@ struct lr_worker {
 	_Atomic bool stop;
 	struct lr_pktq bulk;
 	uint16_t bulk_flows[LR_FLOW_BUCKETS]; /* queued bulk packets per flow hash bucket */
-	unsigned tun_reads_armed;
+	bool multishot;              /* the kernel has READ_MULTISHOT and multishot recvmsg */
+	struct lr_pbuf_ring pbufs[LR_BGID_COUNT];
+	struct msghdr recv_tmpl;     /* layout of multishot recvmsg buffers */
+	unsigned tun_reads_armed;    /* single-shot fallback */
 	unsigned udp_recvs_armed;
 	uint64_t now; /* lr_now_ns() at the start of the current batch */
 	struct lr_pkt pkts[LR_WORKER_POOL];
