@@ -37,7 +37,8 @@ void lr_handshake_send_initiation(struct lr_device *dev, struct lr_peer *peer, b
 		return;
 	peer->last_sent_handshake_ns = now;
 	lr_index_table_remove(&dev->dp.index, &peer->hs_entry);
-	index = lr_index_table_insert(&dev->dp.index, &peer->hs_entry);
+	index = lr_index_table_insert(&dev->dp.index, &peer->hs_entry, peer->owner,
+				      dev->dp.n_workers);
 	if (lr_noise_initiation_create(&msg, &peer->hs, &dev->identity, index)) {
 		lr_index_table_remove(&dev->dp.index, &peer->hs_entry);
 		return;
@@ -64,7 +65,8 @@ static void send_response(struct lr_device *dev, struct lr_peer *peer, uint64_t 
 	uint32_t index;
 
 	lr_index_table_remove(&dev->dp.index, &peer->hs_entry);
-	index = lr_index_table_insert(&dev->dp.index, &peer->hs_entry);
+	index = lr_index_table_insert(&dev->dp.index, &peer->hs_entry, peer->owner,
+				      dev->dp.n_workers);
 	if (lr_noise_response_create(&msg, &peer->hs, index))
 		goto err_index;
 	lr_cookie_add_macs(&peer->cookie, &msg, sizeof(msg), now);

@@ -26,15 +26,18 @@ void lr_index_table_insert_at(struct lr_index_table *t, struct lr_index_entry *e
 	e->linked = true;
 }
 
-uint32_t lr_index_table_insert(struct lr_index_table *t, struct lr_index_entry *e)
+uint32_t lr_index_table_insert(struct lr_index_table *t, struct lr_index_entry *e,
+			       unsigned owner, unsigned n_workers)
 {
 	uint32_t index;
 
 	/* Random indices keep an observer from learning how many sessions we hold; a collision
-	 * with a live index is retried (there are at most a few thousand of them). */
+	 * with a live index is retried (there are at most a few thousand of them), and so is a
+	 * low byte that would steer the session's packets to another worker. */
 	do {
 		index = randombytes_random();
-	} while (lr_index_table_lookup(t, index, LR_INDEX_HANDSHAKE | LR_INDEX_KEYPAIR));
+	} while (lr_index_owner(index, n_workers) != owner ||
+		 lr_index_table_lookup(t, index, LR_INDEX_HANDSHAKE | LR_INDEX_KEYPAIR));
 	lr_index_table_insert_at(t, e, index);
 	return index;
 }

@@ -30,9 +30,17 @@ struct lr_index_table {
 };
 
 void lr_index_table_init(struct lr_index_table *t);
-/* Control thread: picks a fresh random index for e, links it and returns the index. e must be
- * unlinked. */
-uint32_t lr_index_table_insert(struct lr_index_table *t, struct lr_index_entry *e);
+/* Control thread: picks a fresh random index for e whose low byte modulo n_workers is owner,
+ * links it and returns the index. e must be unlinked. The low byte is what the kernel's
+ * SO_REUSEPORT steering program reads (dataplane/socket.c), so every transport packet for the
+ * session arrives on its owner's socket. */
+uint32_t lr_index_table_insert(struct lr_index_table *t, struct lr_index_entry *e,
+			       unsigned owner, unsigned n_workers);
+/* The worker that owns index (see lr_index_table_insert). */
+static inline unsigned lr_index_owner(uint32_t index, unsigned n_workers)
+{
+	return (index & 0xff) % n_workers;
+}
 /* Control thread: links e under a known index (a keypair takes over its handshake's index). */
 void lr_index_table_insert_at(struct lr_index_table *t, struct lr_index_entry *e, uint32_t index);
 /* Control thread: unlinks e if linked. A reader walking past e still sees a valid next. */

@@ -1,7 +1,10 @@
 /* UDP socket setup for the engine. */
 #include "dataplane/socket.h"
 
+#include "crypto/messages.h"
+
 #include <errno.h>
+#include <linux/filter.h>
 #include <stdbool.h>
 #include <string.h>
 #include <netinet/in.h>
@@ -38,6 +41,27 @@ bool lr_socket_probe_gso(int fd)
 	if (setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &size, sizeof(size)) < 0)
 		return false;
 	return setsockopt(fd, IPPROTO_UDP, UDP_SEGMENT, &zero, sizeof(zero)) == 0;
+}
+
+int lr_socket_attach_steering(int fd, unsigned n)
+{
+	/* The kernel runs the program on the UDP payload (the UDP header already pulled). A
+	 * transport message (type 4) carries the little-endian receiver index at offset 4, so
+	 * the byte at 4 is the index's low byte. Anything else goes to socket 0: handshakes end
+	 * up on the control thread whichever worker reads them. A load past the end returns 0. */
+	struct sock_filter code[] = {
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 0),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, LR_MSG_DATA, 0, 3),
+		BPF_STMT(BPF_LD | BPF_B | BPF_ABS, 4),
+		BPF_STMT(BPF_ALU | BPF_MOD | BPF_K, n),
+		BPF_STMT(BPF_RET | BPF_A, 0),
+		BPF_STMT(BPF_RET | BPF_K, 0),
+	};
+	struct sock_fprog prog = { .len = sizeof(code) / sizeof(code[0]), .filter = code };
+
+	if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, &prog, sizeof(prog)) < 0)
+		return -errno;
+	return 0;
 }
 
 static int bind_family(int family, uint16_t port, uint32_t fwmark, bool reuseport,
@@ -129,6 +153,8 @@ int lr_socket_open_group(unsigned n, uint16_t port, uint32_t fwmark, int fds[], 
 			goto err;
 		fds[i] = fd;
 	}
+	/* Without steering the group still works, only with more hand-offs between workers. */
+	lr_socket_attach_steering(fds[0], n);
 	return 0;
 err:
 	while (i--)

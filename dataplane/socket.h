@@ -23,6 +23,11 @@ int lr_socket_set_fwmark(int fd, uint32_t fwmark);
 bool lr_socket_enable_gro(int fd);
 /* True if the socket takes UDP_SEGMENT (GSO sends). */
 bool lr_socket_probe_gso(int fd);
+/* Steers each transport packet of an SO_REUSEPORT group to the socket of the worker that
+ * owns its session: a classic BPF program picks socket (low byte of the receiver index) % n.
+ * Returns 0 or a negative errno (the kernel's hash then spreads packets, and the workers hand
+ * mis-steered ones over). */
+int lr_socket_attach_steering(int fd, unsigned n);
 /* One datagram from the control thread (handshakes); returns 0 or a negative errno. */
 int lr_socket_send(int fd, int family, const union lr_sockaddr *dst, const void *buf,
 		   size_t len);
