@@ -22,16 +22,6 @@
 #define UDP_GRO 104
 #endif
 
-static unsigned tune_bulk_budget = LR_BULK_BUDGET;
-static size_t tune_bulk_limit = LR_BULK_LIMIT;
-static uint64_t tune_spin_ns = 0;
-__attribute__((constructor)) static void tune_init(void)
-{
-	if (getenv("T_BULK")) tune_bulk_limit = atoi(getenv("T_BULK"));
-	if (getenv("T_BUDGET")) tune_bulk_budget = atoi(getenv("T_BUDGET"));
-	if (getenv("T_SPIN")) tune_spin_ns = atoi(getenv("T_SPIN"));
-}
-
 struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w)
 {
 	struct lr_pkt *pkt;
@@ -293,39 +283,47 @@ static bool is_priority(struct lr_worker *w, struct lr_pkt *pkt)
 	return w->bulk_flows[pkt->flow_bucket] == 0;
 }
 
+static void pktq_push(struct lr_pktq *q, struct lr_pkt *pkt)
+{
+	q->pkts[(q->head + q->count) % LR_WORKER_POOL] = pkt;
+	q->count++;
+	q->bytes += pkt->len;
+}
+
+static struct lr_pkt *pktq_pop(struct lr_pktq *q)
+{
+	struct lr_pkt *pkt = q->pkts[q->head];
+
+	q->head = (q->head + 1) % LR_WORKER_POOL;
+	q->count--;
+	q->bytes -= pkt->len;
+	return pkt;
+}
+
 static void bulk_push(struct lr_worker *w, struct lr_pkt *pkt)
 {
-	struct lr_pktq *q = &w->bulk;
+	while (w->bulk.count && w->bulk.bytes + pkt->len > LR_BULK_LIMIT) {
+		struct lr_pkt *old = pktq_pop(&w->bulk);
 
-	while (q->count && q->bytes + pkt->len > tune_bulk_limit) {
-		struct lr_pkt *old = q->pkts[q->head];
-
-		q->head = (q->head + 1) % LR_WORKER_POOL;
-		q->count--;
-		q->bytes -= old->len;
 		w->bulk_flows[old->flow_bucket]--;
 		lr_stats_drop(&w->dp->stats, LR_DROP_bulk_queue_full);
 		lr_worker_pkt_put(w, old);
 	}
-	q->pkts[(q->head + q->count) % LR_WORKER_POOL] = pkt;
-	q->count++;
-	q->bytes += pkt->len;
+	pktq_push(&w->bulk, pkt);
 	w->bulk_flows[pkt->flow_bucket]++;
 }
 
-static void bulk_take(struct lr_worker *w, struct lr_batch *b, unsigned max)
+/* Moves up to max packets of the bulk lanes into the pass's batches. */
+static void bulk_take(struct lr_worker *w, struct lr_batch *tx, struct lr_batch *rx, unsigned max)
 {
-	struct lr_pktq *q = &w->bulk;
+	while (w->bulk.count && tx->n < max) {
+		struct lr_pkt *pkt = pktq_pop(&w->bulk);
 
-	while (q->count && b->n < max) {
-		struct lr_pkt *pkt = q->pkts[q->head];
-
-		q->head = (q->head + 1) % LR_WORKER_POOL;
-		q->count--;
-		q->bytes -= pkt->len;
 		w->bulk_flows[pkt->flow_bucket]--;
-		b->pkts[b->n++] = pkt;
+		tx->pkts[tx->n++] = pkt;
 	}
+	while (w->rx_bulk.count && rx->n < max)
+		rx->pkts[rx->n++] = pktq_pop(&w->rx_bulk);
 }
 
 static void tun_read_error(struct lr_worker *w, int res)
@@ -466,7 +464,16 @@ static void complete_udp_multishot(struct lr_worker *w, const struct io_uring_cq
 		}
 	}
 	lr_sockaddr_unmap(&pkt->addr, (const union lr_sockaddr *)io_uring_recvmsg_name(out));
-	rx->pkts[rx->n++] = pkt;
+	/* A lone small datagram (a game packet, a ping, an ACK) is received at once; GRO trains
+	 * and big datagrams wait in the bulk lane, a bounded helping per pass. Unlike the send
+	 * side, the inner flow is unknown before decryption, so a small datagram may overtake
+	 * bigger ones of its own peer: UDP never promised order, and TCP takes reordering. The
+	 * provided buffers bound the lane: when all are queued, the kernel's socket buffer
+	 * holds the rest. */
+	if (!pkt->gso_size && pkt->len <= LR_PRIO_MAX_LEN + LR_DATA_OVERHEAD + LR_PADDING_MULTIPLE)
+		rx->pkts[rx->n++] = pkt;
+	else
+		pktq_push(&w->rx_bulk, pkt);
 }
 
 static void complete(struct lr_worker *w, struct io_uring_cqe *cqe, struct lr_batch *tx,
@@ -518,27 +525,6 @@ static void run_batch(struct lr_worker *w, struct lr_batch *tx, struct lr_batch 
 	rx->n = 0;
 }
 
-/* Before sleeping, poll the ring for a short while: a thread woken from sleep adds tens of
- * microseconds per hop (scheduler wake-up, CPU idle exit), and a round trip through two
- * engines crosses four such hops. Polling enters the kernel (io_uring_get_events) so that
- * completions waiting as task work get posted; it stops after tune_spin_ns without traffic. */
-static bool spin_until(struct lr_worker *w)
-{
-	uint64_t start, now;
-
-	if (!tune_spin_ns)
-		return false;
-	io_uring_submit(&w->ring);
-	start = lr_now_ns();
-	do {
-		io_uring_get_events(&w->ring);
-		if (io_uring_cq_ready(&w->ring))
-			return true;
-		now = lr_now_ns();
-	} while (now - start < tune_spin_ns);
-	return false;
-}
-
 static void *worker_main(void *arg)
 {
 	struct lr_worker *w = arg;
@@ -551,11 +537,9 @@ static void *worker_main(void *arg)
 		bool woken = false;
 		unsigned n, i;
 
-		if (w->bulk.count) {
+		if (w->bulk.count || w->rx_bulk.count) {
 			/* Bulk waits: push out what is queued, but do not sleep. */
 			io_uring_submit(&w->ring);
-		} else if (spin_until(w)) {
-			/* Something completed while we polled: no sleep, no wake-up latency. */
 		} else {
 			/* Offline while asleep: the control thread may reclaim without us. */
 			lr_qsbr_offline(w->qsbr);
@@ -574,7 +558,7 @@ static void *worker_main(void *arg)
 		}
 		io_uring_submit(&w->ring);
 		/* Then a bounded helping of bulk, and back to look for new completions. */
-		bulk_take(w, &tx, tune_bulk_budget);
+		bulk_take(w, &tx, &rx, LR_BULK_BUDGET);
 		run_batch(w, &tx, &rx);
 		if (woken) {
 			w->now = lr_now_ns();
