@@ -175,6 +175,11 @@ static void complete_udp_recv(struct lr_worker *w, struct lr_pkt *pkt, int res,
 {
 	w->udp_recvs_armed--;
 	if (unlikely(res <= 0 || (pkt->msg.msg_flags & MSG_TRUNC))) {
+		/* An empty datagram is a runt like any too-short one; errors (an ICMP error
+		 * queued on the socket) are not packets at all. The buffer holds any UDP
+		 * datagram, so MSG_TRUNC cannot happen; it is checked all the same. */
+		if (res == 0 || (res > 0 && (pkt->msg.msg_flags & MSG_TRUNC)))
+			lr_stats_drop(&w->dp->stats, LR_DROP_runt);
 		lr_worker_pkt_put(w, pkt);
 		return;
 	}
