@@ -79,7 +79,11 @@ int lr_config_apply(void *ctx, const struct lr_uapi_config *cfg)
 		if (ret)
 			return ret == -EADDRINUSE ? ret : -EIO;
 	}
-	if (cfg->has_private_key) {
+	/* wg setconf and syncconf always send the private key; setting the same one again must
+	 * not drop every session (the kernel and wireguard-go skip it too). */
+	if (cfg->has_private_key && !(dev->identity.has_identity &&
+				      !sodium_memcmp(cfg->private_key, dev->identity.static_private,
+						     LR_KEY_LEN))) {
 		bool none = all_zero(cfg->private_key, LR_KEY_LEN);
 		struct lr_peer *self;
 

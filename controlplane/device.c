@@ -71,6 +71,14 @@ static int epoll_add(int epfd, int fd, uint64_t tag)
 	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
+static void shutdown_signals(sigset_t *mask)
+{
+	sigemptyset(mask);
+	sigaddset(mask, SIGINT);
+	sigaddset(mask, SIGTERM);
+	sigaddset(mask, SIGHUP);
+}
+
 static int setup_loop_fds(struct lr_device *dev)
 {
 	struct itimerspec its = { 0 };
@@ -78,12 +86,7 @@ static int setup_loop_fds(struct lr_device *dev)
 
 	dev->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	dev->timer_fd = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC | TFD_NONBLOCK);
-	sigemptyset(&mask);
-	sigaddset(&mask, SIGINT);
-	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
-	/* Blocked in every thread (workers inherit the mask), delivered only through the fd. */
-	pthread_sigmask(SIG_BLOCK, &mask, NULL);
+	shutdown_signals(&mask);
 	dev->signal_fd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (dev->epoll_fd < 0 || dev->timer_fd < 0 || dev->signal_fd < 0)
 		return -errno;
@@ -101,10 +104,15 @@ static int setup_loop_fds(struct lr_device *dev)
 
 int lr_device_create(struct lr_device *dev, const char *ifname, const char *sock_dir)
 {
+	sigset_t mask;
 	int ret;
 
 	memset(dev, 0, sizeof(*dev));
 	dev->epoll_fd = dev->timer_fd = dev->signal_fd = -1;
+	/* Blocked before the first worker starts, so that every thread inherits the mask and
+	 * the signals reach only the control thread's signalfd. */
+	shutdown_signals(&mask);
+	pthread_sigmask(SIG_BLOCK, &mask, NULL);
 	if (strlen(ifname) >= IFNAMSIZ)
 		return -ENAMETOOLONG;
 	strcpy(dev->ifname, ifname);
