@@ -85,7 +85,8 @@ int lr_device_publish(struct lr_device *dev)
 		lr_snapshot_free(snap);
 		return -ENOMEM;
 	}
-	memcpy(snap->peers, dev->peers, dev->n_peers * sizeof(snap->peers[0]));
+	if (dev->n_peers)
+		memcpy(snap->peers, dev->peers, dev->n_peers * sizeof(snap->peers[0]));
 	lr_dataplane_publish(&dev->dp, snap);
 	/* The new snapshot no longer names the removed peers; once every worker passed a
 	 * quiescent point, nothing can reach them. */

@@ -16,7 +16,7 @@ static inline size_t lr_ip_packet_len(const uint8_t *p, size_t len, int *family)
 	if (len >= 20 && (p[0] >> 4) == 4) {
 		size_t total = ((size_t)p[2] << 8) | p[3];
 
-		if ((p[0] & 0xf) < 5 || total < 20 || total > len)
+		if ((p[0] & 0xf) < 5 || total < (size_t)(p[0] & 0xf) * 4 || total > len)
 			return 0;
 		*family = AF_INET;
 		return total;
