@@ -11,6 +11,11 @@ PACKAGES=(
 	libsodium-dev liburing-dev libcmocka-dev libmnl-dev libssl-dev
 	wireguard-go wireguard-tools iperf3 socat iproute2 iputils-ping nftables python3 procps
 )
+# intel-ipsec-mb (the fastest batch ChaCha20-Poly1305 here, docs/PERFORMANCE.md) exists for
+# amd64 only; elsewhere crypto/aead_batch.c falls back to OpenSSL and libsodium.
+if [[ $(dpkg --print-architecture) == amd64 ]]; then
+	PACKAGES+=(libipsec-mb-dev)
+fi
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
