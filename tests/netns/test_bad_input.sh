@@ -364,9 +364,12 @@ flood_phase() {
 		"$LAB_IN4_A" 15 >"$p_out" 2>&1 &
 	p_pid=$!
 	lab_track "$p_pid"
-	# D is wireguard-go: it retries 5 s after a cookie reply, with mac2.
+	# D is wireguard-go: it retries 5 s after a cookie reply, with mac2. 20 s gives it four
+	# tries (on the 2-core CI machine the flooder takes a whole core, and a try whose
+	# initiation is lost to the full queue costs 5 s) and still ends 3 s before the flood
+	# does; the check below insists the flood was still running.
 	d_session_start || lab_die "wg set on D"
-	lab_ping d "$LAB_IN4_A" 15 && d_ok=1
+	lab_ping d "$LAB_IN4_A" 20 && d_ok=1
 	d_secs=$((SECONDS - t0))
 	lab_pid_alive "$flood_pid" && flood_alive=1 || flood_alive=0
 	if ((d_ok && flood_alive)); then
