@@ -141,6 +141,8 @@ static int open_tun_queues(struct lr_device *dev)
 		/* At most one UDP GSO train per super-packet: 64 segments, 64 KiB. */
 		if (lr_tun_set_gso_limits(dev->ifname, LR_GSO_MAX_SEGS, 65536) == 0)
 			offloads = lr_tun_enable_offloads(dev->dp.tun_fds, dev->dp.n_workers);
+		dev->dp.tun_uso = (offloads & (LR_TUN_F_USO4 | LR_TUN_F_USO6)) ==
+				  (LR_TUN_F_USO4 | LR_TUN_F_USO6);
 		lr_info("%s: TUN offloads 0x%x (%s)", dev->ifname, offloads,
 			offloads ? "super-packets" : "plain packets");
 	}

@@ -64,6 +64,7 @@ struct lr_dataplane {
 	int udp_fds[LR_MAX_WORKERS]; /* one SO_REUSEPORT socket per worker, same port */
 	int udp_family;             /* dual-stack AF_INET6 (or AF_INET when IPv6 is off) */
 	bool tun_vnet_hdr;          /* TUN reads and writes carry a virtio-net header */
+	bool tun_uso;               /* ... and the device takes UDP super-packets (USO) */
 	bool udp_gso;               /* the sockets take UDP_SEGMENT */
 	bool udp_gro;               /* the sockets coalesce receives (UDP_GRO) */
 	_Atomic unsigned mtu;       /* of the TUN device, refreshed by the control thread */

@@ -64,6 +64,7 @@ static int side_init(struct lr_loopback *lb, int i, bool vnet_hdr)
 	if (ret)
 		return ret;
 	s->dp.tun_vnet_hdr = vnet_hdr;
+	s->dp.tun_uso = vnet_hdr;
 	s->dp.udp_gso = true;
 	s->dp.udp_gro = true;
 	s->dp.udp_family = AF_INET;

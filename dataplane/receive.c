@@ -258,7 +258,8 @@ static void write_inner(struct lr_worker *w, struct rx_pass *rx)
 	if (!rx->n_inner)
 		return;
 	if (w->dp->tun_vnet_hdr) {
-		n_groups = lr_offload_coalesce(w->inner, rx->n_inner, w->groups, w->next);
+		n_groups = lr_offload_coalesce_flags(w->inner, rx->n_inner, w->groups, w->next,
+						     w->dp->tun_uso ? LR_OFFLOAD_COALESCE_UDP : 0);
 	} else {
 		/* Without a virtio-net header the device takes plain packets only. */
 		for (unsigned i = 0; i < rx->n_inner; i++) {

@@ -434,8 +434,9 @@ struct tcp_view {
 	size_t len;
 	int version;
 	size_t l3_len;
-	size_t hdr_len;    /* IP + TCP header */
+	size_t hdr_len;    /* IP + TCP (or UDP) header */
 	size_t payload;
+	uint8_t proto;     /* PROTO_TCP, or PROTO_UDP when UDP coalescing is on */
 	uint8_t flags;
 	bool has_flow;     /* a TCP packet whose addresses and ports could be read */
 	bool addrs_only;   /* maybe TCP, but the ports are out of reach (fragment, IPv6
@@ -446,7 +447,7 @@ struct tcp_view {
 /* The IP layer of a candidate, per inet_gro_receive / ipv6_gro_receive: IPv4 without options
  * or fragmentation, IPv6 without extension headers, and the header's length equal to the
  * packet's. Checksums are left to view_csum_ok. */
-static bool view_ip(struct tcp_view *t)
+static bool view_ip(struct tcp_view *t, bool udp)
 {
 	const uint8_t *ip = t->ip;
 
@@ -454,8 +455,9 @@ static bool view_ip(struct tcp_view *t)
 		return false;
 	t->version = ip[0] >> 4;
 	if (t->version == 4) {
-		if (ip[9] != PROTO_TCP || (ip[0] & 0xf) < 5)
+		if ((ip[9] != PROTO_TCP && !(udp && ip[9] == PROTO_UDP)) || (ip[0] & 0xf) < 5)
 			return false;
+		t->proto = ip[9];
 		t->l3_len = (size_t)(ip[0] & 0xf) * 4;
 		/* A later fragment carries no ports. */
 		t->addrs_only = get16(ip + 6) & 0x1fff;
@@ -465,11 +467,12 @@ static bool view_ip(struct tcp_view *t)
 	}
 	if (t->version != 6 || t->len < 40)
 		return false;
-	if (ip[6] != PROTO_TCP) {
+	if (ip[6] != PROTO_TCP && !(udp && ip[6] == PROTO_UDP)) {
 		/* Anything but UDP and ICMPv6 may be an extension header in front of TCP. */
 		t->addrs_only = ip[6] != PROTO_UDP && ip[6] != PROTO_ICMPV6;
 		return false;
 	}
+	t->proto = ip[6];
 	t->l3_len = 40;
 	t->has_flow = t->len >= 44;
 	return t->has_flow && get16(ip + 4) + (size_t)40 == t->len;
@@ -478,12 +481,28 @@ static bool view_ip(struct tcp_view *t)
 /* Only plain data segments merge (ACK, optionally ECE, CWR, PSH, FIN): SYN, RST and URG end
  * GRO in tcp_gro_receive too, and a segment without payload has nothing to merge. Reads
  * headers only; candidate still needs view_csum_ok. */
-static void view_parse(struct tcp_view *t, const struct lr_offload_pkt *pkt)
+static void view_parse(struct tcp_view *t, const struct lr_offload_pkt *pkt, bool udp)
 {
 	const uint8_t *th;
 
 	*t = (struct tcp_view){ .ip = pkt->data, .len = pkt->len };
-	if (!view_ip(t) || t->len < t->l3_len + 20)
+	if (!view_ip(t, udp))
+		return;
+	if (t->proto == PROTO_UDP) {
+		/* A datagram merges when its length field is exact and it carries a checksum
+		 * (IPv4 may send none; a merged packet always gets one, so it could not be
+		 * segmented back into the same bytes). */
+		const uint8_t *uh = t->ip + t->l3_len;
+
+		t->hdr_len = t->l3_len + 8;
+		if (t->len <= t->hdr_len || t->len > LR_OFFLOAD_MAX_LEN ||
+		    get16(uh + 4) != t->len - t->l3_len || !get16(uh + 6))
+			return;
+		t->payload = t->len - t->hdr_len;
+		t->candidate = true;
+		return;
+	}
+	if (t->len < t->l3_len + 20)
 		return;
 	th = t->ip + t->l3_len;
 	t->hdr_len = t->l3_len + (size_t)(th[12] >> 4) * 4;
@@ -502,7 +521,7 @@ static void view_parse(struct tcp_view *t, const struct lr_offload_pkt *pkt)
 static bool view_csum_ok(const struct tcp_view *t)
 {
 	size_t l4 = t->len - t->l3_len;
-	uint64_t sum = pseudo(t->ip, t->version, PROTO_TCP, l4);
+	uint64_t sum = pseudo(t->ip, t->version, t->proto, l4);
 
 	if (t->version == 4 && lr_offload_csum_fold(lr_offload_csum_add(0, t->ip, 20)) != 0xffff)
 		return false;
@@ -519,7 +538,8 @@ static bool same_addrs(const struct tcp_view *a, const struct tcp_view *b)
 /* Same addresses and ports (each at its own header length). */
 static bool same_flow(const struct tcp_view *a, const struct tcp_view *b)
 {
-	return same_addrs(a, b) && !memcmp(a->ip + a->l3_len, b->ip + b->l3_len, 4);
+	return same_addrs(a, b) && a->proto == b->proto &&
+	       !memcmp(a->ip + a->l3_len, b->ip + b->l3_len, 4);
 }
 
 /* Everything segmentation would have copied unchanged must match the group's head: TOS, DF
@@ -536,6 +556,8 @@ static bool headers_match(const struct tcp_view *h, const struct tcp_view *t)
 	} else if (memcmp(a, b, 4) || a[7] != b[7]) {
 		return false;
 	}
+	if (h->proto == PROTO_UDP)
+		return true; /* ports matched in same_flow; length and checksum are per datagram */
 	if (h->hdr_len != t->hdr_len || memcmp(ta + 8, tb + 8, 5) ||
 	    ((ta[13] ^ tb[13]) & ~(TCP_CWR | TCP_PSH | TCP_FIN)) || memcmp(ta + 14, tb + 14, 2) ||
 	    memcmp(ta + 18, tb + 18, 2))
@@ -552,7 +574,7 @@ static bool can_append(const struct lr_offload_group *g, const struct tcp_view *
 	if (!t->candidate || !g->open || t->payload > g->gso_size ||
 	    g->len + t->payload > LR_OFFLOAD_MAX_LEN)
 		return false;
-	if ((t->flags & TCP_CWR) || get32(th + 4) != g->next_seq)
+	if (t->proto == PROTO_TCP && ((t->flags & TCP_CWR) || get32(th + 4) != g->next_seq))
 		return false;
 	/* tcp_gso_segment numbers IPv4 IDs consecutively; requiring that here is what makes
 	 * segmenting the super-packet again give back these exact packets. */
@@ -580,7 +602,8 @@ static void group_start(struct lr_offload_group *g, unsigned i, const struct tcp
 	if (!t->candidate)
 		return;
 	g->gso_size = (uint16_t)t->payload;
-	g->next_seq = get32(t->ip + t->l3_len + 4) + (uint32_t)t->payload;
+	if (t->proto == PROTO_TCP)
+		g->next_seq = get32(t->ip + t->l3_len + 4) + (uint32_t)t->payload;
 	g->next_id = (uint16_t)(get16(t->ip + 4) + 1);
 	g->open = !(t->flags & (TCP_PSH | TCP_FIN));
 }
@@ -602,6 +625,7 @@ static void group_append(struct lr_offload_group *g, uint16_t *next, unsigned i,
 struct open_set {
 	unsigned g[OPEN_FLOWS];
 	unsigned n;
+	bool udp; /* UDP datagrams merge too */
 };
 
 static void open_remove(struct open_set *s, unsigned at)
@@ -617,7 +641,7 @@ static void close_by_addrs(const struct lr_offload_pkt *pkts, const struct tcp_v
 	struct tcp_view h;
 
 	for (unsigned k = s->n; k-- > 0;) {
-		view_parse(&h, &pkts[groups[s->g[k]].head]);
+		view_parse(&h, &pkts[groups[s->g[k]].head], s->udp);
 		if (same_addrs(&h, t)) {
 			groups[s->g[k]].open = false;
 			open_remove(s, k);
@@ -640,7 +664,7 @@ static unsigned classify_one(const struct lr_offload_pkt *pkts, unsigned i,
 	for (k = s->n; t->has_flow && k-- > 0;) {
 		struct lr_offload_group *g = &groups[s->g[k]];
 
-		view_parse(&h, &pkts[g->head]);
+		view_parse(&h, &pkts[g->head], s->udp);
 		if (!same_flow(&h, t))
 			continue;
 		if (can_append(g, &h, t)) {
@@ -667,7 +691,13 @@ static unsigned classify_one(const struct lr_offload_pkt *pkts, unsigned i,
 int lr_offload_coalesce(const struct lr_offload_pkt *pkts, unsigned n,
 			struct lr_offload_group *groups, uint16_t *next)
 {
-	struct open_set s = { .n = 0 };
+	return lr_offload_coalesce_flags(pkts, n, groups, next, 0);
+}
+
+int lr_offload_coalesce_flags(const struct lr_offload_pkt *pkts, unsigned n,
+			      struct lr_offload_group *groups, uint16_t *next, unsigned flags)
+{
+	struct open_set s = { .n = 0, .udp = flags & LR_OFFLOAD_COALESCE_UDP };
 	struct tcp_view t;
 	unsigned i, ngroups = 0;
 
@@ -675,7 +705,7 @@ int lr_offload_coalesce(const struct lr_offload_pkt *pkts, unsigned n,
 		return -EINVAL;
 	for (i = 0; i < n; i++) {
 		next[i] = LR_OFFLOAD_END;
-		view_parse(&t, &pkts[i]);
+		view_parse(&t, &pkts[i], s.udp);
 		if (t.candidate && !view_csum_ok(&t))
 			t.candidate = false;
 		ngroups = classify_one(pkts, i, &t, groups, ngroups, next, &s);
@@ -699,6 +729,13 @@ static void build_headers(uint8_t *o, const struct tcp_view *h, const struct tcp
 	} else {
 		put16(o + 4, (uint16_t)(len - 40));
 	}
+	if (h->proto == PROTO_UDP) {
+		/* As __udp_gso_segment expects: the length and pseudo-header of the whole. */
+		put16(th + 4, (uint16_t)(len - h->l3_len));
+		put16(th + 6, lr_offload_csum_fold(pseudo(o, h->version, PROTO_UDP,
+							  len - h->l3_len)));
+		return;
+	}
 	th[13] |= tail->flags & (TCP_PSH | TCP_FIN);
 	put16(th + TCP_CSUM_OFF,
 	      lr_offload_csum_fold(pseudo(o, h->version, PROTO_TCP, len - h->l3_len)));
@@ -714,6 +751,13 @@ static void build_vnet(uint8_t *raw, const struct lr_offload_group *g, const str
 		.csum_start = (uint16_t)h->l3_len,
 		.csum_offset = TCP_CSUM_OFF,
 	};
+
+	if (h->proto == PROTO_UDP) {
+		v.gso_type = LR_VNET_GSO_UDP_L4;
+		v.csum_offset = 6;
+		lr_offload_vnet_write(raw, &v);
+		return;
+	}
 
 	/* tcp_gro_complete does the same, so a later re-segmentation clears CWR after the
 	 * first segment. */
@@ -741,7 +785,8 @@ int lr_offload_coalesce_build(const struct lr_offload_pkt *pkts, const uint16_t 
 
 	if (g->count == 1)
 		return build_single(&pkts[g->head], out, cap);
-	view_parse(&h, &pkts[g->head]);
+	/* UDP on: a group only holds datagrams if the classifier was told to merge them. */
+	view_parse(&h, &pkts[g->head], true);
 	if (unlikely(!h.candidate || !g->count || h.len > g->len || g->len > LR_OFFLOAD_MAX_LEN))
 		return -EINVAL;
 	if (unlikely(cap < LR_VNET_HDR_LEN || cap - LR_VNET_HDR_LEN < g->len))
@@ -753,8 +798,8 @@ int lr_offload_coalesce_build(const struct lr_offload_pkt *pkts, const uint16_t 
 	for (k = 1, m = next[g->head]; k < g->count; k++, m = next[m]) {
 		if (unlikely(m == LR_OFFLOAD_END))
 			return -EINVAL;
-		view_parse(&t, &pkts[m]);
-		if (unlikely(!t.candidate || t.hdr_len != h.hdr_len || len + t.payload > g->len))
+		view_parse(&t, &pkts[m], true);
+		if (unlikely(!t.candidate || t.proto != h.proto || t.hdr_len != h.hdr_len || len + t.payload > g->len))
 			return -EINVAL;
 		memcpy(out + LR_VNET_HDR_LEN + len, t.ip + t.hdr_len, t.payload);
 		len += t.payload;

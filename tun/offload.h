@@ -120,6 +120,13 @@ struct lr_offload_group {
  * -EINVAL if n > LR_OFFLOAD_END. */
 int lr_offload_coalesce(const struct lr_offload_pkt *pkts, unsigned n,
 			struct lr_offload_group *groups, uint16_t *next);
+/* The same, with LR_OFFLOAD_COALESCE_UDP: also merge datagrams of one UDP flow (same
+ * addresses, ports and IP header fields, consecutive IPv4 IDs, equal payloads but a possibly
+ * shorter last, checksums valid and present) into a USO super-packet (GSO_UDP_L4), for a
+ * device that granted TUN_F_USO4/6. */
+#define LR_OFFLOAD_COALESCE_UDP 1u
+int lr_offload_coalesce_flags(const struct lr_offload_pkt *pkts, unsigned n,
+			      struct lr_offload_group *groups, uint16_t *next, unsigned flags);
 
 /* Writes group g as vnet header + packet into out: for count > 1 a GSO TCPV4/TCPV6 header with
  * NEEDS_CSUM, the head's IP and TCP header with lengths fixed, PSH/FIN of the tail and the

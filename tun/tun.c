@@ -71,18 +71,11 @@ err_close:
 	return ret;
 }
 
-/* Debian 12's headers predate USO; the kernel has it since 6.2. */
-#ifndef TUN_F_USO4
-#define TUN_F_USO4 0x20
-#endif
-#ifndef TUN_F_USO6
-#define TUN_F_USO6 0x40
-#endif
 
 unsigned lr_tun_enable_offloads(const int *fds, unsigned n)
 {
 	static const unsigned tries[] = {
-		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | TUN_F_USO4 | TUN_F_USO6,
+		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6 | LR_TUN_F_USO4 | LR_TUN_F_USO6,
 		TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6,
 		TUN_F_CSUM,
 	};

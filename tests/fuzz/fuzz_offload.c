@@ -133,6 +133,17 @@ static void repair(uint8_t *p, size_t len)
 		return;
 	}
 	l4 = len - l3;
+	if (l4 >= 8 && (p[0] >> 4 == 4 ? p[9] : p[6]) == 17) {
+		/* UDP: an exact length field and a checksum make a datagram mergeable. */
+		p[l3 + 4] = (uint8_t)(l4 >> 8);
+		p[l3 + 5] = (uint8_t)l4;
+		p[l3 + 6] = p[l3 + 7] = 0;
+		c = (uint16_t)~slow_sum(slow_pseudo(p, 17, l4), p + l3, l4);
+		c = c ? c : 0xffff;
+		p[l3 + 6] = (uint8_t)(c >> 8);
+		p[l3 + 7] = (uint8_t)c;
+		return;
+	}
 	if (l4 < 20 || (p[0] >> 4 == 4 ? p[9] : p[6]) != 6)
 		return;
 	p[l3 + 16] = p[l3 + 17] = 0;
@@ -208,12 +219,12 @@ static void check_group(const struct lr_offload_pkt *pkts, const uint16_t *next,
 	free(buf);
 }
 
-static void fuzz_coalesce(struct lr_offload_pkt *pkts, unsigned n)
+static void fuzz_coalesce(struct lr_offload_pkt *pkts, unsigned n, unsigned flags)
 {
 	static struct lr_offload_group groups[MAX_BATCH];
 	static uint16_t next[MAX_BATCH];
 	unsigned char seen[MAX_BATCH] = { 0 };
-	int ng = lr_offload_coalesce(pkts, n, groups, next);
+	int ng = lr_offload_coalesce_flags(pkts, n, groups, next, flags);
 
 	check(ng >= 0 && (unsigned)ng <= n && (ng > 0 || n == 0));
 	for (int g = 0; g < ng; g++) {
@@ -275,7 +286,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pkts[n++] = (struct lr_offload_pkt){ .data = q, .len = plen };
 		at += plen;
 	}
-	fuzz_coalesce(pkts, n);
+	fuzz_coalesce(pkts, n, (data[0] & 2) ? LR_OFFLOAD_COALESCE_UDP : 0);
 
 	for (unsigned i = 0; i < n; i++)
 		free((void *)pkts[i].data);

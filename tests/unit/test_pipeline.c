@@ -63,6 +63,24 @@ static size_t make_udp4(uint8_t *p, uint8_t src_last, size_t payload)
 	return len;
 }
 
+/* make_udp4 with a UDP checksum and IPv4 ID id, as a connected socket sends them. */
+static size_t make_udp4_csum(uint8_t *p, uint16_t id, size_t payload)
+{
+	size_t len = make_udp4(p, 1, payload);
+	uint64_t sum;
+	uint16_t c;
+
+	p[4] = (uint8_t)(id >> 8), p[5] = (uint8_t)id;
+	p[10] = p[11] = 0;
+	sum = lr_offload_csum_add(0, p, 20);
+	p[10] = (uint8_t)(~lr_offload_csum_fold(sum) >> 8);
+	p[11] = (uint8_t)~lr_offload_csum_fold(sum);
+	sum = lr_offload_csum_pseudo4(p + 12, p + 16, 17, (uint16_t)(len - 20));
+	c = (uint16_t)~lr_offload_csum_fold(lr_offload_csum_add(sum, p + 20, len - 20));
+	p[26] = (uint8_t)((c ? c : 0xffff) >> 8), p[27] = (uint8_t)(c ? c : 0xffff);
+	return len;
+}
+
 static void run(struct lr_loopback *lb, struct capture *c, const uint8_t *const *reads,
 		const size_t *lens, unsigned n)
 {
@@ -176,6 +194,49 @@ static void test_tso_roundtrip(void **state)
 	lr_loopback_destroy(&lb);
 }
 
+/* A burst of equal datagrams of one UDP flow leaves as USO super-packets (one TUN write for
+ * many), which cut back into exactly the datagrams that went in. */
+static void test_udp_flood_coalesced(void **state)
+{
+	static uint8_t bufs[64][LR_VNET_HDR_LEN + 100];
+	static uint8_t seg[64 * 128];
+	const uint8_t *reads[64];
+	size_t lens[64];
+	struct lr_loopback lb;
+	struct capture c = { 0 };
+	unsigned got = 0;
+
+	assert_int_equal(lr_loopback_create(&lb, true), 0);
+	for (unsigned i = 0; i < 64; i++) {
+		memset(bufs[i], 0, LR_VNET_HDR_LEN);
+		lens[i] = LR_VNET_HDR_LEN + make_udp4_csum(bufs[i] + LR_VNET_HDR_LEN,
+							   (uint16_t)(7000 + i), 36);
+		reads[i] = bufs[i];
+	}
+	run(&lb, &c, reads, lens, 64);
+	assert_true(c.n < 64); /* merged: fewer writes than datagrams */
+	for (unsigned k = 0; k < c.n; k++) {
+		struct lr_vnet_hdr h;
+		struct lr_offload_seg_out out = { .base = seg, .cap = sizeof(seg), .headroom = 0,
+						  .stride = 128, .max_segs = 64 };
+		uint16_t seg_len[64];
+		int n;
+
+		lr_offload_vnet_parse(&h, c.data[k]);
+		n = lr_offload_segment(&h, c.data[k] + LR_VNET_HDR_LEN, c.len[k] - LR_VNET_HDR_LEN,
+				       &out, seg_len);
+		assert_true(n >= 1);
+		for (int i = 0; i < n; i++, got++) {
+			assert_int_equal(seg_len[i], lens[got] - LR_VNET_HDR_LEN);
+			assert_memory_equal(seg + (size_t)i * 128, bufs[got] + LR_VNET_HDR_LEN,
+					    seg_len[i]);
+		}
+	}
+	assert_int_equal(got, 64);
+	capture_free(&c);
+	lr_loopback_destroy(&lb);
+}
+
 /* A decrypted packet whose source the peer may not use is dropped and counted. */
 static void test_inner_source_checked(void **state)
 {
@@ -199,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_plain_packets_roundtrip),
 		cmocka_unit_test(test_vnet_plain_packets),
 		cmocka_unit_test(test_tso_roundtrip),
+		cmocka_unit_test(test_udp_flood_coalesced),
 		cmocka_unit_test(test_inner_source_checked),
 	};
 
