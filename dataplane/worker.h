@@ -152,6 +152,8 @@ struct lr_worker {
 	struct lr_pktq rx_bulk; /* receives waiting for decryption */
 	uint16_t bulk_flows[LR_FLOW_BUCKETS]; /* queued bulk packets per flow hash bucket */
 	bool multishot;              /* the kernel has READ_MULTISHOT and multishot recvmsg */
+	bool ring_disabled;          /* created disabled; worker_main enables it */
+	bool defer_taskrun;          /* task work runs only when we wait or get events */
 	struct lr_pbuf_ring pbufs[LR_BGID_COUNT];
 	struct msghdr recv_tmpl;     /* layout of multishot recvmsg buffers */
 	unsigned tun_reads_armed;    /* single-shot fallback */
