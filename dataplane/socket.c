@@ -18,13 +18,6 @@ int lr_socket_set_fwmark(int fd, uint32_t fwmark)
 	return 0;
 }
 
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
-
 bool lr_socket_enable_gro(int fd)
 {
 	int one = 1;

@@ -8,6 +8,14 @@
 
 #include "common/sockaddr.h"
 
+/* <linux/udp.h> values (kernel 4.18 and 5.0), for libcs whose <netinet/udp.h> lacks them. */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef UDP_GRO
+#define UDP_GRO 104
+#endif
+
 /* Opens and binds a socket on port (0: the kernel picks). Returns the fd and sets *family
  * (AF_INET6 dual-stack, or AF_INET when IPv6 is unavailable) and *bound_port; or a negative
  * errno (-EADDRINUSE when the port is taken). */

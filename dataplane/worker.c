@@ -15,13 +15,7 @@
 #include "common/clock.h"
 #include "common/compiler.h"
 #include "dataplane/ip.h"
-
-#ifndef UDP_SEGMENT
-#define UDP_SEGMENT 103
-#endif
-#ifndef UDP_GRO
-#define UDP_GRO 104
-#endif
+#include "dataplane/socket.h"
 
 struct lr_pkt *lr_worker_pkt_get(struct lr_worker *w)
 {
