@@ -35,6 +35,19 @@ static void engine_init(struct engine *e, const uint8_t priv[32])
 	lr_device_set_identity(&e->dev, priv);
 }
 
+/* Two engines with fresh random identities, not yet peers of each other. */
+static void engines_create(struct engine *a, struct engine *b)
+{
+	uint8_t ka[32], kb[32];
+
+	randombytes_buf(ka, sizeof(ka));
+	randombytes_buf(kb, sizeof(kb));
+	engine_init(a, ka);
+	engine_init(b, kb);
+	sodium_memzero(ka, sizeof(ka));
+	sodium_memzero(kb, sizeof(kb));
+}
+
 static void engine_pair(struct engine *e, struct engine *other, const uint8_t *psk)
 {
 	union lr_sockaddr ep;
@@ -109,14 +122,10 @@ static void handshake(struct engine *a, struct engine *b)
 
 static void run_both_roles(const uint8_t *psk)
 {
-	uint8_t ka[32], kb[32];
 	struct engine a, b;
 	struct lr_keypair *first, *b_next;
 
-	randombytes_buf(ka, sizeof(ka));
-	randombytes_buf(kb, sizeof(kb));
-	engine_init(&a, ka);
-	engine_init(&b, kb);
+	engines_create(&a, &b);
 	engine_pair(&a, &b, psk);
 	engine_pair(&b, &a, psk);
 
@@ -163,14 +172,11 @@ static void test_handshake_both_roles_psk(void **state)
 
 static void test_psk_mismatch_fails(void **state)
 {
-	uint8_t ka[32], kb[32], psk[32];
+	uint8_t psk[32];
 	struct engine a, b;
 
-	randombytes_buf(ka, sizeof(ka));
-	randombytes_buf(kb, sizeof(kb));
 	randombytes_buf(psk, sizeof(psk));
-	engine_init(&a, ka);
-	engine_init(&b, kb);
+	engines_create(&a, &b);
 	engine_pair(&a, &b, psk);
 	engine_pair(&b, &a, NULL);
 	handshake(&a, &b);
@@ -182,13 +188,9 @@ static void test_psk_mismatch_fails(void **state)
 
 static void test_cookie_path_under_load(void **state)
 {
-	uint8_t ka[32], kb[32];
 	struct engine a, b;
 
-	randombytes_buf(ka, sizeof(ka));
-	randombytes_buf(kb, sizeof(kb));
-	engine_init(&a, ka);
-	engine_init(&b, kb);
+	engines_create(&a, &b);
 	engine_pair(&a, &b, NULL);
 	engine_pair(&b, &a, NULL);
 
@@ -212,17 +214,13 @@ static void test_cookie_path_under_load(void **state)
 
 static void test_replayed_initiation_dropped(void **state)
 {
-	uint8_t ka[32], kb[32];
 	struct engine a, b;
 	struct lr_handshake_msg msg;
 	struct sockaddr_in6 from;
 	socklen_t fromlen = sizeof(from);
 	ssize_t n;
 
-	randombytes_buf(ka, sizeof(ka));
-	randombytes_buf(kb, sizeof(kb));
-	engine_init(&a, ka);
-	engine_init(&b, kb);
+	engines_create(&a, &b);
 	engine_pair(&a, &b, NULL);
 	engine_pair(&b, &a, NULL);
 	lr_handshake_send_initiation(&a.dev, a.peer, false);
@@ -243,13 +241,9 @@ static void test_replayed_initiation_dropped(void **state)
 
 static void test_unknown_peer_dropped(void **state)
 {
-	uint8_t ka[32], kb[32];
 	struct engine a, b;
 
-	randombytes_buf(ka, sizeof(ka));
-	randombytes_buf(kb, sizeof(kb));
-	engine_init(&a, ka);
-	engine_init(&b, kb);
+	engines_create(&a, &b);
 	engine_pair(&a, &b, NULL); /* b does not know a */
 	lr_handshake_send_initiation(&a.dev, a.peer, false);
 	assert_int_equal(engine_receive(&b, false), LR_MSG_INITIATION);
